@@ -1,0 +1,18 @@
+"""The project's error hierarchy: domain failures that the CLI reports in one line with exit code 2."""
+
+from search_spaces.errors import SpecError
+
+
+class NasError(Exception):
+    """Base class for failures a user can fix; the message says how."""
+
+
+class DataError(NasError):
+    """A dataset is unknown, missing or malformed."""
+
+
+class ConfigError(NasError):
+    """A flag or option is invalid or contradicts an existing study."""
+
+
+USER_ERRORS = (NasError, SpecError)

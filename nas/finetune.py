@@ -1,0 +1,133 @@
+"""Compiled train / predict / calibrate functions for the folded model, shared by every trial of a study.
+
+Masks, bit widths and ranges are arguments (arrays of fixed shapes), so each function compiles once per
+model and dataset shape; ``Trainer.trace_counts`` records how often each was traced (= compiled).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from nas.compression import apply_masks, with_ranges
+from nas.models import Compression, SpecNet
+from search_spaces.graph import ModelGraph
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinetuneConfig:
+    """Fine-tuning hyper-parameters (the defaults were chosen by ``benchmarks/search_throughput.py``)."""
+
+    steps: int = 100
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    calibration_size: int = 512
+    eval_batch_size: int = 512
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError("steps must be >= 0, batch_size >= 1 and learning_rate > 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trainer:
+    """The compiled functions of one folded model; build with ``make_trainer``."""
+
+    graph: ModelGraph
+    config: FinetuneConfig
+    optimizer: optax.GradientTransformation
+    train_step: Callable[..., Any]
+    predict_batch: Callable[..., Any]
+    calibrate_batch: Callable[..., Any]
+    trace_counts: Counter = field(default_factory=Counter)
+
+
+def make_trainer(graph: ModelGraph, config: FinetuneConfig) -> Trainer:
+    """Builds the jitted functions for the folded form of ``graph``."""
+    model = SpecNet(graph=graph, folded=True)
+    optimizer = optax.adam(config.learning_rate)
+    counts: Counter = Counter()
+
+    def loss_fn(params, compression, x, y):
+        logits = model.apply({"params": params}, x, compression=compression)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    def train_step(params, opt_state, compression, x_all, y_all, index):
+        counts["train_step"] += 1  # runs at trace time only
+        loss, grads = jax.value_and_grad(loss_fn)(params, compression, x_all[index], y_all[index])
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = apply_masks(optax.apply_updates(params, updates), compression)
+        return params, opt_state, loss
+
+    def predict_batch(params, compression, x):
+        counts["predict"] += 1
+        return jnp.argmax(model.apply({"params": params}, x, compression=compression), axis=-1)
+
+    def calibrate_batch(params, compression, x):
+        counts["calibrate"] += 1
+        _, state = model.apply({"params": params}, x, compression=compression, calibrate=True, mutable=["ranges"])
+        return {key: value[0] for key, value in state["ranges"].items()}
+
+    return Trainer(
+        graph=graph,
+        config=config,
+        optimizer=optimizer,
+        train_step=jax.jit(train_step, donate_argnums=(0, 1)),
+        predict_batch=jax.jit(predict_batch),
+        calibrate_batch=jax.jit(calibrate_batch),
+        trace_counts=counts,
+    )
+
+
+def calibrate(trainer: Trainer, params: dict[str, Any], compression: Compression, x: Any) -> Compression:
+    """``compression`` with activation ranges measured on ``x`` (masks and weight quantization applied)."""
+    size = min(trainer.config.calibration_size, len(x))
+    ranges = trainer.calibrate_batch(params, compression, jnp.asarray(x[:size]))
+    return with_ranges(compression, ranges)
+
+
+def predict(trainer: Trainer, params: dict[str, Any], compression: Compression, x: np.ndarray) -> np.ndarray:
+    """Predicted labels for ``x``, in fixed-size (padded) batches so one compilation serves any length."""
+    batch = trainer.config.eval_batch_size
+    out = []
+    for start in range(0, len(x), batch):
+        chunk = x[start : start + batch]
+        padded = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+        out.append(np.asarray(trainer.predict_batch(params, compression, jnp.asarray(padded)))[: len(chunk)])
+    return np.concatenate(out) if out else np.zeros((0,), np.int32)
+
+
+def finetune(
+    trainer: Trainer,
+    params: dict[str, Any],
+    compression: Compression,
+    x_train: jax.Array,
+    y_train: jax.Array,
+    *,
+    seed: int,
+    steps: int | None = None,
+) -> tuple[dict[str, Any], Compression]:
+    """Quantization-aware, sparsity-preserving fine-tuning; returns params and recalibrated compression.
+
+    Ranges are calibrated before training (so fake quantization is active from the first step) and again
+    after it, since fine-tuning moves activations; the final ranges are the ones evaluated and exported.
+    """
+    steps = trainer.config.steps if steps is None else steps
+    params = apply_masks(params, compression)
+    compression = calibrate(trainer, params, compression, x_train)
+    if steps == 0:
+        return params, compression
+    rng = np.random.default_rng(seed)
+    batch = min(trainer.config.batch_size, len(x_train))
+    opt_state = trainer.optimizer.init(params)
+    params = jax.tree_util.tree_map(jnp.array, params)  # fresh buffers: the step donates its inputs
+    for _ in range(steps):
+        index = jnp.asarray(rng.choice(len(x_train), size=batch, replace=False))
+        params, opt_state, _ = trainer.train_step(params, opt_state, compression, x_train, y_train, index)
+    return params, calibrate(trainer, params, compression, x_train)

@@ -1,0 +1,163 @@
+"""Flax networks built from a model graph, with optional compression (masks, fake quantization) applied inline.
+
+The same module class serves two forms:
+- ``folded=False``: the training form, BatchNorm after conv/dense where the spec asks for it;
+- ``folded=True``: the inference form, BatchNorm folded into the kernels and biases (as TFLite does), which is
+  what candidates are fine-tuned and evaluated in, so quantization sees the folded weights that get exported.
+
+Compression arrives as a pytree of arrays (``Compression``), never as Python constants, so one compiled function
+serves every candidate of a model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from nas.quantize import fake_quant_activation, fake_quant_weight
+from search_spaces.graph import LayerSpec, ModelGraph
+
+Compression = dict[str, dict[str, jax.Array]]
+"""``{"kernel_mask", "channel_mask", "weight_bits", "activation_bits", "ranges"}``, each keyed by layer name
+(``ranges`` by quantization point, see ``quant_points``)."""
+
+BN_EPSILON = 1e-5
+
+
+class CompressibleLayer(nn.Module):
+    """A conv, depthwise conv or dense layer whose kernel may be masked and fake-quantized."""
+
+    layer: LayerSpec
+    padding: str
+    use_bias: bool
+
+    @nn.compact
+    def __call__(self, x: jax.Array, kernel_mask: jax.Array | None, weight_bits: jax.Array | None) -> jax.Array:
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), self.layer.kernel_shape)
+        if kernel_mask is not None:
+            kernel = kernel * kernel_mask
+        if weight_bits is not None:
+            kernel = fake_quant_weight(kernel, weight_bits)
+        if self.layer.op == "dense":
+            y = x.reshape(x.shape[0], -1) @ kernel
+        else:
+            y = jax.lax.conv_general_dilated(
+                x,
+                kernel,
+                window_strides=self.layer.stride,
+                padding=self.padding,
+                dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                feature_group_count=self.layer.groups,
+            )
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros_init(), (self.layer.out_channels,))
+        return y
+
+
+class SpecNet(nn.Module):
+    """The network of a ``ModelGraph``; see the module docstring for the two forms."""
+
+    graph: ModelGraph
+    folded: bool = False
+
+    @nn.compact
+    def __call__(
+        self, x: jax.Array, *, train: bool = False, compression: Compression | None = None, calibrate: bool = False
+    ) -> jax.Array:
+        nodes = {node.name: node for node in self.graph.spec.nodes}
+        values: dict[str, jax.Array] = {"input": x}
+        bits: dict[str, Any] = {"input": None}
+        for layer in self.graph.layers:
+            node = nodes[layer.name]
+            first = values[layer.inputs[0]]
+            if node.is_compressible:
+                a_bits = None if compression is None else compression["activation_bits"][layer.name]
+                h = self._quant(first, a_bits, f"{layer.name}/in", compression, calibrate)
+                h = self._compressible(layer, node, h, compression, train)
+                values[layer.name] = self._quant(h, a_bits, f"{layer.name}/out", compression, calibrate)
+                bits[layer.name] = a_bits
+                continue
+            bits[layer.name] = bits[layer.inputs[0]]
+            if node.op == "flatten":
+                values[layer.name] = first.reshape(first.shape[0], -1)
+            elif node.op == "max_pool":
+                values[layer.name] = nn.max_pool(first, node.window, node.window, padding=node.padding)
+            else:
+                h = _mean_or_sum(node, [values[i] for i in layer.inputs])
+                values[layer.name] = self._quant(_activation(node.act, h), bits[layer.name], f"{layer.name}/out",
+                                                 compression, calibrate)
+        return values[self.graph.layers[-1].name]
+
+    def _compressible(self, layer, node, h, compression, train):
+        mask = None if compression is None else compression["kernel_mask"][layer.name]
+        w_bits = None if compression is None else compression["weight_bits"][layer.name]
+        use_bn = node.bn and not self.folded
+        h = CompressibleLayer(layer=layer, padding=node.padding, use_bias=not use_bn, name=layer.name)(h, mask, w_bits)
+        if use_bn:
+            h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=BN_EPSILON, name=f"{layer.name}_bn")(h)
+        h = _activation(node.act, h)
+        if compression is not None and layer.name in compression["channel_mask"]:
+            # Pruned channels output exactly zero (bias and BatchNorm shift included), as if removed.
+            h = h * compression["channel_mask"][layer.name]
+        return h
+
+    def _quant(self, h, a_bits, key, compression, calibrate):
+        if compression is None:
+            return h
+        if calibrate:
+            self.sow("ranges", key, jnp.stack([jnp.min(h), jnp.max(h)]))
+            return h
+        return fake_quant_activation(h, a_bits, compression["ranges"][key])
+
+
+def _mean_or_sum(node, inputs: list[jax.Array]) -> jax.Array:
+    if node.op == "add":
+        return sum(inputs[1:], inputs[0])
+    if node.op == "global_avg_pool":
+        return jnp.mean(inputs[0], axis=(1, 2))
+    return nn.avg_pool(inputs[0], node.window, node.window, padding=node.padding)
+
+
+def _activation(name: str | None, h: jax.Array) -> jax.Array:
+    if name == "relu":
+        return jax.nn.relu(h)
+    if name == "relu6":
+        return jnp.clip(h, 0.0, 6.0)
+    return h
+
+
+def quant_points(graph: ModelGraph) -> tuple[str, ...]:
+    """Names of the tensors whose ranges are calibrated: each layer's input and output, adds and pools."""
+    points: list[str] = []
+    for layer in graph.layers:
+        if layer.op in ("conv", "dwconv", "dense"):
+            points += [f"{layer.name}/in", f"{layer.name}/out"]
+        elif layer.op in ("add", "global_avg_pool", "avg_pool"):
+            points.append(f"{layer.name}/out")
+    return tuple(points)
+
+
+def init_variables(graph: ModelGraph, seed: int) -> dict[str, Any]:
+    """Fresh variables of the training form (params and BatchNorm statistics)."""
+    dummy = jnp.zeros((1, *graph.input_shape), jnp.float32)
+    return SpecNet(graph=graph).init(jax.random.key(seed), dummy, train=False)
+
+
+def fold_batchnorm(graph: ModelGraph, variables: dict[str, Any]) -> dict[str, Any]:
+    """Params of the folded form: ``kernel * gamma / sqrt(var + eps)``, ``bias = beta - mean * that scale``."""
+    params, stats = variables["params"], variables.get("batch_stats", {})
+    folded: dict[str, Any] = {}
+    for layer in graph.compressible:
+        kernel = params[layer.name]["kernel"]
+        bias = params[layer.name].get("bias", jnp.zeros((layer.out_channels,), kernel.dtype))
+        bn_name = f"{layer.name}_bn"
+        if bn_name in params:
+            gamma, beta = params[bn_name]["scale"], params[bn_name]["bias"]
+            mean, var = stats[bn_name]["mean"], stats[bn_name]["var"]
+            scale = gamma / jnp.sqrt(var + BN_EPSILON)
+            kernel, bias = kernel * scale, (bias - mean) * scale + beta
+        folded[layer.name] = {"kernel": kernel, "bias": bias}
+    return folded

@@ -1,0 +1,135 @@
+"""Baseline training with optax, cached by a content hash of (spec, data, seed, hyper-parameters).
+
+The cache lives in ``results/baselines/<hash>/``: the folded float parameters as ``.npz`` and a JSON sidecar
+with the accuracies and the inputs of the hash, so a second search on the same model never retrains it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from nas.checkpoint import atomic_write_bytes, load_tree, save_tree
+from nas.compression import build_compression
+from nas.data import Dataset
+from nas.evaluate import evaluate
+from nas.finetune import FinetuneConfig, make_trainer
+from nas.models import SpecNet, fold_batchnorm, init_variables
+from search_spaces.graph import ModelGraph
+from search_spaces.space import Candidate
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Baseline training hyper-parameters."""
+
+    epochs: int = 60
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Baseline:
+    """A trained float model in folded form, with its accuracies."""
+
+    params: dict[str, Any]
+    val_accuracy: float
+    test_accuracy: float
+    cache_dir: Path
+    from_cache: bool
+
+
+def baseline_key(graph: ModelGraph, dataset: Dataset, config: TrainConfig) -> str:
+    """Content hash identifying a baseline: spec, data arrays, seed and hyper-parameters."""
+    identity = json.dumps(
+        {"spec": graph.spec.to_json(), "data": dataset.fingerprint(), "train": asdict(config)}, sort_keys=True
+    )
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
+def train_baseline(
+    graph: ModelGraph,
+    dataset: Dataset,
+    config: TrainConfig,
+    *,
+    results_dir: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> Baseline:
+    """Returns the cached baseline for these inputs, training (and caching) it first if needed."""
+    cache_dir = results_dir / "baselines" / baseline_key(graph, dataset, config)
+    if (cache_dir / "meta.json").exists() and (cache_dir / "params.npz").exists():
+        meta = json.loads((cache_dir / "meta.json").read_text())
+        return Baseline(
+            params=load_tree(cache_dir / "params.npz"),
+            val_accuracy=meta["val_accuracy"],
+            test_accuracy=meta["test_accuracy"],
+            cache_dir=cache_dir,
+            from_cache=True,
+        )
+    start = time.perf_counter()
+    variables = _fit(graph, dataset, config, progress)
+    params = jax.tree_util.tree_map(np.asarray, fold_batchnorm(graph, variables))
+    trainer = make_trainer(graph, FinetuneConfig(steps=0))
+    identity = build_compression(graph, params, Candidate.uncompressed(graph))
+    val = evaluate(trainer, params, identity, dataset.x_val, dataset.y_val).accuracy
+    test = evaluate(trainer, params, identity, dataset.x_test, dataset.y_test).accuracy
+    save_tree(cache_dir / "params.npz", params)
+    meta = {
+        "model": graph.spec.name,
+        "dataset": dataset.name,
+        "train_config": asdict(config),
+        "val_accuracy": val,
+        "test_accuracy": test,
+        "train_seconds": round(time.perf_counter() - start, 2),
+    }
+    atomic_write_bytes(cache_dir / "meta.json", lambda h: h.write(json.dumps(meta, indent=1).encode()))
+    return Baseline(params=params, val_accuracy=val, test_accuracy=test, cache_dir=cache_dir, from_cache=False)
+
+
+def _fit(graph: ModelGraph, dataset: Dataset, config: TrainConfig, progress) -> dict[str, Any]:
+    model = SpecNet(graph=graph)
+    variables = init_variables(graph, config.seed)
+    steps_per_epoch = max(1, len(dataset.x_train) // config.batch_size)
+    total = steps_per_epoch * config.epochs
+    schedule = optax.cosine_decay_schedule(config.learning_rate, total)
+    optimizer = optax.adamw(schedule, weight_decay=config.weight_decay)
+    opt_state = optimizer.init(variables["params"])
+
+    @jax.jit
+    def step(params, batch_stats, opt_state, x, y):
+        def loss_fn(p):
+            logits, state = model.apply(
+                {"params": p, "batch_stats": batch_stats}, x, train=True, mutable=["batch_stats"]
+            )
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), state
+
+        (_, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), state.get("batch_stats", batch_stats), opt_state
+
+    params, stats = variables["params"], variables.get("batch_stats", {})
+    x_all, y_all = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
+    rng = np.random.default_rng(config.seed)
+    for epoch in range(config.epochs):
+        order = rng.permutation(len(dataset.x_train))
+        for i in range(steps_per_epoch):
+            index = jnp.asarray(order[i * config.batch_size : (i + 1) * config.batch_size])
+            params, stats, opt_state = step(params, stats, opt_state, x_all[index], y_all[index])
+        if progress is not None:
+            progress(epoch + 1, config.epochs)
+    return {"params": params, "batch_stats": stats}
