@@ -68,7 +68,9 @@ def stored_codes(
     codes = {}
     for layer in graph.compressible:
         bits = candidate.policy(layer.name).weight_bits
-        kernel = np.asarray(params[layer.name]["kernel"], np.float32) * np.asarray(compression["kernel_mask"][layer.name])
+        kernel = np.asarray(params[layer.name]["kernel"], np.float32) * np.asarray(
+            compression["kernel_mask"][layer.name]
+        )
         kept = structural_mask(layer, group_masks)
         if bits <= 8:
             symbols = integer_weights(kernel, bits)

@@ -104,7 +104,9 @@ def load_npz(path: Path) -> Dataset:
         with np.load(path, allow_pickle=False) as archive:
             missing = {"x_train", "y_train", "x_test", "y_test"} - set(archive.files)
             if missing:
-                raise DataError(f"{str(path)!r} lacks arrays {sorted(missing)}; it needs x_train, y_train, x_test, y_test")
+                raise DataError(
+                    f"{str(path)!r} lacks arrays {sorted(missing)}; it needs x_train, y_train, x_test, y_test"
+                )
             arrays = {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test")}
     except FileNotFoundError:
         raise DataError(f"dataset file {str(path)!r} does not exist") from None
@@ -145,7 +147,9 @@ def _digits() -> Dataset:
     images = (digits.images / 16.0).astype(np.float32)[..., None]
     labels = digits.target.astype(np.int32)
     rest, test = _stratified_split(labels, 0.2, SPLIT_SEED)
-    dataset = from_arrays("digits", x_train=images[rest], y_train=labels[rest], x_test=images[test], y_test=labels[test])
+    dataset = from_arrays(
+        "digits", x_train=images[rest], y_train=labels[rest], x_test=images[test], y_test=labels[test]
+    )
     return dataset
 
 
@@ -155,7 +159,7 @@ def _stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[n
     first, second = [], []
     for label in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == label))
-        count = int(round(len(members) * fraction))
+        count = round(len(members) * fraction)
         second.append(members[:count])
         first.append(members[count:])
     return np.sort(np.concatenate(first)), np.sort(np.concatenate(second))

@@ -7,8 +7,9 @@ model and dataset shape; ``Trainer.trace_counts`` records how often each was tra
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,9 +25,9 @@ from search_spaces.graph import ModelGraph
 class FinetuneConfig:
     """Fine-tuning hyper-parameters (the defaults were chosen by ``benchmarks/search_throughput.py``)."""
 
-    steps: int = 100
+    steps: int = 300
     batch_size: int = 128
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-2
     calibration_size: int = 512
     eval_batch_size: int = 512
 
@@ -51,7 +52,8 @@ class Trainer:
 def make_trainer(graph: ModelGraph, config: FinetuneConfig) -> Trainer:
     """Builds the jitted functions for the folded form of ``graph``."""
     model = SpecNet(graph=graph, folded=True)
-    optimizer = optax.adam(config.learning_rate)
+    # Cosine decay to zero over the K steps: a high start recovers from pruning quickly, the tail settles.
+    optimizer = optax.adam(optax.cosine_decay_schedule(config.learning_rate, max(config.steps, 1)))
     counts: Counter = Counter()
 
     def loss_fn(params, compression, x, y):

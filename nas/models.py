@@ -87,8 +87,9 @@ class SpecNet(nn.Module):
                 values[layer.name] = nn.max_pool(first, node.window, node.window, padding=node.padding)
             else:
                 h = _mean_or_sum(node, [values[i] for i in layer.inputs])
-                values[layer.name] = self._quant(_activation(node.act, h), bits[layer.name], f"{layer.name}/out",
-                                                 compression, calibrate)
+                values[layer.name] = self._quant(
+                    _activation(node.act, h), bits[layer.name], f"{layer.name}/out", compression, calibrate
+                )
         return values[self.graph.layers[-1].name]
 
     def _compressible(self, layer, node, h, compression, train):
@@ -97,7 +98,9 @@ class SpecNet(nn.Module):
         use_bn = node.bn and not self.folded
         h = CompressibleLayer(layer=layer, padding=node.padding, use_bias=not use_bn, name=layer.name)(h, mask, w_bits)
         if use_bn:
-            h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=BN_EPSILON, name=f"{layer.name}_bn")(h)
+            h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=BN_EPSILON, name=f"{layer.name}_bn")(
+                h
+            )
         h = _activation(node.act, h)
         if compression is not None and layer.name in compression["channel_mask"]:
             # Pruned channels output exactly zero (bias and BatchNorm shift included), as if removed.

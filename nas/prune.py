@@ -72,4 +72,3 @@ def kernel_masks(
         weights = np.asarray(params[layer.name]["kernel"])
         masks[layer.name] = magnitude_mask(weights, keep, candidate.policy(layer.name).sparsity).astype(np.float32)
     return masks
-

@@ -41,7 +41,9 @@ def fake_quant_weight(w: jax.Array, bits: jax.Array) -> jax.Array:
     return _straight_through(w, quantized)
 
 
-def activation_qparams(lo: jax.Array, hi: jax.Array, bits: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+def activation_qparams(
+    lo: jax.Array, hi: jax.Array, bits: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """(scale, zero point, qmin, qmax) for activations: asymmetric at 8 bits, symmetric at 16."""
     lo = jnp.minimum(lo, 0.0)
     hi = jnp.maximum(hi, 0.0)

@@ -121,9 +121,7 @@ class SearchSpace:
         rule = next((r for r in self.rules if re.search(r.pattern, layer.name)), None)
         w_bits = rule.weight_bits if rule and rule.weight_bits else self.weight_bits
         a_bits = rule.activation_bits if rule and rule.activation_bits else self.activation_bits
-        precisions = tuple(
-            (w, a) for w in sorted(w_bits) for a in sorted(a_bits) if runs_correctly(layer.op, w, a)
-        )
+        precisions = tuple((w, a) for w in sorted(w_bits) for a in sorted(a_bits) if runs_correctly(layer.op, w, a))
         if not precisions:
             raise SpecError(
                 f"layer {layer.name!r} ({layer.op}) has no runnable precision: weight bits {w_bits} x activation "
@@ -141,14 +139,19 @@ class SearchSpace:
 
     @classmethod
     def from_json(cls, path: str | Path) -> SearchSpace:
-        """Loads a space from JSON: optional sparsity/channel_keep grids, bit lists and rules."""
+        """Loads a space from a JSON file (see ``from_dict``)."""
         try:
             raw = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise SpecError(f"cannot read search space {str(path)!r}: {err}") from None
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> SearchSpace:
+        """A space from its JSON form: optional sparsity/channel_keep grids, bit lists and ordered rules."""
         known = {"sparsity", "channel_keep", "weight_bits", "activation_bits", "rules"}
         if not isinstance(raw, dict) or set(raw) - known:
-            raise SpecError(f"search space {str(path)!r}: allowed keys are {sorted(known)}")
+            raise SpecError(f"a search space allows only the keys {sorted(known)}")
         kwargs: dict[str, Any] = {}
         for key in ("sparsity", "channel_keep"):
             if key in raw:
@@ -206,9 +209,7 @@ class Candidate:
     @classmethod
     def uniform(cls, graph: ModelGraph, *, weight_bits: int, activation_bits: int) -> Candidate:
         """Every layer at one precision, unpruned (for example uniform int8)."""
-        policy = LayerPolicy(
-            sparsity=0.0, channel_keep=1.0, weight_bits=weight_bits, activation_bits=activation_bits
-        )
+        policy = LayerPolicy(sparsity=0.0, channel_keep=1.0, weight_bits=weight_bits, activation_bits=activation_bits)
         return cls(policies=tuple((layer.name, policy) for layer in graph.compressible))
 
 

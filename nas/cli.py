@@ -1,0 +1,237 @@
+"""The ``nas`` command line. Intentionally thin: it parses flags into a config and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from nas.errors import USER_ERRORS
+
+DESCRIPTION = "Hardware-aware compression search (per-layer sparsity x mixed precision) for JAX/Flax models."
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2) that point at --help."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=Path("results"),
+        help="where studies and cached baselines live (default: results)",
+    )
+
+
+def _problem_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default="cnn",
+        help="model family (mlp, cnn, dscnn, mobilenet_v1, resnet8) or a spec .json (default: cnn)",
+    )
+    parser.add_argument("--width", type=float, default=None, help="width multiplier override for the model")
+    parser.add_argument(
+        "--dataset",
+        default="digits",
+        help="digits, mnist, fashion_mnist, cifar10, a .npz (x_train, y_train, x_test, y_test) "
+        "or a directory of IDX / CIFAR-10 binary files (default: digits)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="download cache for mnist / fashion_mnist / cifar10 (default: $NAS_DATA_DIR or "
+        "~/.cache/nas-compress/datasets)",
+    )
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed for training and sampling")
+    parser.add_argument("--epochs", type=_positive_int, default=60, help="baseline training epochs (default: 60)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``nas`` parser with its subcommands."""
+    parser = _Parser(prog="nas", description=DESCRIPTION)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    models = sub.add_parser("models", help="list the built-in model families")
+    models.set_defaults(run=_run_models)
+
+    train = sub.add_parser("train", help="train (or load from cache) the uncompressed baseline")
+    _problem_flags(train)
+    _common(train)
+    train.set_defaults(run=_run_train)
+
+    search = sub.add_parser("search", help="run or resume a multi-objective compression search")
+    _problem_flags(search)
+    search.add_argument("--study", required=True, help="study name: results go to results/<study>/")
+    search.add_argument(
+        "--trials",
+        type=_positive_int,
+        default=100,
+        help="total finished trials the study should hold (resumes count) (default: 100)",
+    )
+    search.add_argument(
+        "--storage", default=None, help="Optuna storage URL (default: sqlite file results/<study>/study.db)"
+    )
+    search.add_argument("--sampler", default=None, help="tpe, nsga2, random or gp (default: tpe, by benchmark)")
+    search.add_argument(
+        "--steps", type=_non_negative_int, default=None, help="fine-tuning steps per trial (default: 300)"
+    )
+    search.add_argument("--max-size-kb", type=float, default=None, help="size budget (constraint) in KB")
+    search.add_argument(
+        "--size-metric",
+        choices=("stored", "compressed"),
+        default="stored",
+        help="size objective: bytes the .tflite stores, or entropy-coded bytes (default: stored)",
+    )
+    search.add_argument("--space", type=Path, default=None, help="search space JSON (grids, bits, rules)")
+    search.add_argument(
+        "--channel-norm",
+        choices=("l1", "l2"),
+        default="l2",
+        help="filter norm that ranks channels for structured pruning (default: l2)",
+    )
+    search.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _common(search)
+    search.set_defaults(run=_run_search)
+
+    for name, helptext, runner in (
+        ("pareto", "write trials.csv and front.csv (front with test accuracy) and print the front", _run_pareto),
+        ("plot", "draw pareto.png and layers.png for a study", _run_plot),
+    ):
+        command = sub.add_parser(name, help=helptext)
+        command.add_argument("--study", required=True, help="study name")
+        command.add_argument("--storage", default=None, help="Optuna storage URL (default: the study's sqlite file)")
+        _common(command)
+        command.set_defaults(run=runner)
+    return parser
+
+
+def _config(args: argparse.Namespace):
+    from nas.config import DEFAULT_SAMPLER, SearchConfig, load_space_file
+    from nas.finetune import FinetuneConfig
+    from nas.train import TrainConfig
+
+    size_term = "compressed_bytes" if getattr(args, "size_metric", "stored") == "compressed" else "stored_bytes"
+    steps = getattr(args, "steps", None)
+    space = getattr(args, "space", None)
+    return SearchConfig(
+        model=args.model,
+        width_multiplier=args.width,
+        dataset=args.dataset,
+        space=load_space_file(space) if space else None,
+        objectives=("accuracy", size_term),
+        max_size_kb=getattr(args, "max_size_kb", None),
+        channel_norm=getattr(args, "channel_norm", "l2"),
+        sampler=getattr(args, "sampler", None) or DEFAULT_SAMPLER,
+        seed=args.seed,
+        train=TrainConfig(epochs=args.epochs, seed=args.seed),
+        finetune=FinetuneConfig() if steps is None else FinetuneConfig(steps=steps),
+    )
+
+
+def _run_models(args: argparse.Namespace) -> None:
+    from search_spaces.spec import available_models, load_model_spec
+
+    for name in available_models():
+        spec = load_model_spec(name)
+        layers = sum(node.is_compressible for node in spec.nodes)
+        print(f"{name:14s} {layers:3d} compressible layers  {spec.description}")
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    from nas.context import build_context, resolve_problem
+
+    problem = resolve_problem(_config(args), data_dir=args.data_dir)
+    context = build_context(problem, results_dir=args.results_dir)
+    source = "cached" if context.baseline.from_cache else "trained"
+    print(
+        f"baseline {source}: val accuracy {context.baseline.val_accuracy:.4f}, "
+        f"test accuracy {context.baseline.test_accuracy:.4f} ({context.baseline.cache_dir})"
+    )
+
+
+def _run_search(args: argparse.Namespace) -> None:
+    from nas.context import resolve_problem
+    from nas.pareto import front_frame, trials_frame
+    from nas.study import check_study_name, run_search
+
+    check_study_name(args.study)
+    problem = resolve_problem(_config(args), data_dir=args.data_dir)
+    summary = run_search(
+        problem,
+        name=args.study,
+        trials=args.trials,
+        results_dir=args.results_dir,
+        storage=args.storage,
+        show_progress=not args.no_progress,
+    )
+    objectives = problem.config.objectives
+    front = front_frame(trials_frame(summary.study), objectives)
+    print(
+        f"study {args.study}: {summary.trials_run} trials run, {summary.resumed_from} resumed; "
+        f"{len(front)} on the Pareto front (baseline val accuracy {summary.context.baseline.val_accuracy:.4f})"
+    )
+    print(front[["number", *objectives]].to_string(index=False))
+    print(f"next: nas pareto --study {args.study}  and  nas plot --study {args.study}")
+
+
+def _run_pareto(args: argparse.Namespace) -> None:
+    from nas.report import pareto_report
+
+    report = pareto_report(args.study, results_dir=args.results_dir, storage=args.storage)
+    columns = [
+        c
+        for c in ("number", "accuracy", "test_accuracy", "stored_bytes", "compressed_bytes")
+        if c in report.front.columns
+    ]
+    print(report.front[columns].to_string(index=False) if not report.front.empty else "no feasible trial yet")
+    print(f"wrote {report.trials_csv} ({len(report.trials)} trials) and {report.front_csv}")
+
+
+def _run_plot(args: argparse.Namespace) -> None:
+    from nas.report import plot_report
+
+    for path in plot_report(args.study, results_dir=args.results_dir, storage=args.storage):
+        print(f"wrote {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``nas``; returns the exit code (2 for bad input, with a one-line message)."""
+    args = build_parser().parse_args(argv)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        args.run(args)
+    except USER_ERRORS as err:
+        print(f"nas {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"nas {args.command}: interrupted; finished trials are saved, rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Everything a search needs, resolved from a ``SearchConfig``: validated first, then trained and compiled."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from latency_models.size import layer_sizes
+from nas.config import SearchConfig
+from nas.data import Dataset, load_dataset
+from nas.errors import ConfigError
+from nas.finetune import Trainer, make_trainer
+from nas.prune import CHANNEL_NORMS
+from nas.train import Baseline, train_baseline
+from search_spaces.graph import ModelGraph, analyze
+from search_spaces.space import Candidate, LayerPolicy, SearchSpace
+from search_spaces.spec import load_model_spec
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """The validated, cheap part of a search: model graph, search space and data."""
+
+    config: SearchConfig
+    graph: ModelGraph
+    space: SearchSpace
+    dataset: Dataset
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchContext:
+    """A problem plus its trained baseline and compiled functions."""
+
+    problem: Problem
+    baseline: Baseline
+    trainer: Trainer
+    x_train: jax.Array
+    y_train: jax.Array
+    results_dir: Path
+
+    @property
+    def graph(self) -> ModelGraph:
+        """The model graph."""
+        return self.problem.graph
+
+    @property
+    def config(self) -> SearchConfig:
+        """The search configuration."""
+        return self.problem.config
+
+
+def resolve_problem(config: SearchConfig, *, data_dir: Path | None = None) -> Problem:
+    """Loads and checks spec, space and data; raises a user error before anything is written."""
+    spec = load_model_spec(config.model, width_multiplier=config.width_multiplier)
+    dataset = load_dataset(config.dataset, data_dir=data_dir)
+    graph = analyze(spec, dataset.input_shape, dataset.num_classes)
+    base_space = SearchSpace.from_dict(config.space) if config.space else SearchSpace()
+    space = base_space.with_model_rules(spec.rules)
+    if config.channel_norm not in CHANNEL_NORMS:
+        raise ConfigError(f"unknown channel norm {config.channel_norm!r}; use one of {', '.join(CHANNEL_NORMS)}")
+    if config.max_size_kb is not None:
+        smallest = smallest_stored_bytes(graph, space)
+        if smallest > config.max_size_kb * 1000:
+            raise ConfigError(
+                f"--max-size-kb {config.max_size_kb:g} is impossible: the smallest candidate of this space stores "
+                f"{smallest / 1000:.2f} KB; raise the budget or widen the space"
+            )
+    return Problem(config=config, graph=graph, space=space, dataset=dataset)
+
+
+def smallest_stored_bytes(graph: ModelGraph, space: SearchSpace) -> int:
+    """Stored size of the smallest candidate the space allows (lowest keep ratios, cheapest precision)."""
+    keeps = {g: space.choices_for(graph.layer(graph.group_leaders[g])).channel_keep.low for g in graph.prunable_groups}
+    options = [
+        [
+            LayerPolicy(sparsity=0.0, channel_keep=keeps.get(layer.out_group, 1.0), weight_bits=w, activation_bits=a)
+            for w, a in space.choices_for(layer).precisions
+        ]
+        for layer in graph.compressible
+    ]
+    names = [layer.name for layer in graph.compressible]
+    first = [opts[0] for opts in options]
+    total = 0
+    # A layer's stored bytes depend only on its own precision and the keep ratios, so each layer's cheapest
+    # precision can be found with the other layers held fixed.
+    for index, layer_options in enumerate(options):
+        sizes = []
+        for option in layer_options:
+            policies = [*first[:index], option, *first[index + 1 :]]
+            candidate = Candidate(policies=tuple(zip(names, policies, strict=True)))
+            sizes.append(layer_sizes(graph, candidate)[index].total_bytes)
+        total += min(sizes)
+    return total
+
+
+def build_context(
+    problem: Problem, *, results_dir: Path, progress: Callable[[int, int], None] | None = None
+) -> SearchContext:
+    """Trains (or loads) the baseline and compiles the fine-tuning functions."""
+    baseline = train_baseline(
+        problem.graph, problem.dataset, problem.config.train, results_dir=results_dir, progress=progress
+    )
+    params: dict[str, Any] = jax.tree_util.tree_map(jnp.asarray, baseline.params)
+    return SearchContext(
+        problem=problem,
+        baseline=Baseline(
+            params=params,
+            val_accuracy=baseline.val_accuracy,
+            test_accuracy=baseline.test_accuracy,
+            cache_dir=baseline.cache_dir,
+            from_cache=baseline.from_cache,
+        ),
+        trainer=make_trainer(problem.graph, problem.config.finetune),
+        x_train=jnp.asarray(problem.dataset.x_train),
+        y_train=jnp.asarray(problem.dataset.y_train),
+        results_dir=results_dir,
+    )

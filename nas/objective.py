@@ -1,0 +1,170 @@
+"""One trial: propose a candidate, cost it, fine-tune it, score it, record everything.
+
+The stored size is exact and known before training, so a candidate over the size budget is never fine-tuned:
+it is scored as is (masks and quantization applied, no training) and marked infeasible through Optuna's
+constraint mechanism, which steers the sampler away from it at almost no cost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from latency_models.size import LayerSize, compressed_bytes, layer_sizes, stored_bytes
+from nas.checkpoint import load_tree, save_tree
+from nas.compression import build_compression, stored_codes
+from nas.context import SearchContext
+from nas.evaluate import Accuracy, evaluate
+from nas.finetune import finetune
+from nas.models import Compression
+from nas.objectives import objective_values
+from search_spaces.space import Candidate, suggest_candidate
+
+SIZE_CONSTRAINT = "size_over_budget_bytes"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CandidateResult:
+    """A fine-tuned candidate: its weights, compression arrays, accuracy and size figures."""
+
+    candidate: Candidate
+    params: dict[str, Any]
+    compression: Compression
+    val: Accuracy
+    layer_sizes: tuple[LayerSize, ...]
+    stored_bytes: int
+    compressed_bytes: int
+    finetuned: bool
+    seconds: dict[str, float]
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The figures objective terms read."""
+        return {
+            "val_accuracy": self.val.accuracy,
+            "stored_bytes": float(self.stored_bytes),
+            "compressed_bytes": float(self.compressed_bytes),
+        }
+
+
+def evaluate_candidate(ctx: SearchContext, candidate: Candidate, *, seed: int, train: bool = True) -> CandidateResult:
+    """Builds masks and quantizers from the baseline, fine-tunes (unless ``train`` is False) and scores."""
+    start = time.perf_counter()
+    compression = build_compression(ctx.graph, ctx.baseline.params, candidate, channel_norm=ctx.config.channel_norm)
+    masks_done = time.perf_counter()
+    params, compression = finetune(
+        ctx.trainer,
+        ctx.baseline.params,
+        compression,
+        ctx.x_train,
+        ctx.y_train,
+        seed=seed,
+        steps=None if train else 0,
+    )
+    trained = time.perf_counter()
+    val = evaluate(ctx.trainer, params, compression, ctx.problem.dataset.x_val, ctx.problem.dataset.y_val)
+    evaluated = time.perf_counter()
+    codes = stored_codes(ctx.graph, params, candidate, compression)
+    sizes = layer_sizes(ctx.graph, candidate)
+    return CandidateResult(
+        candidate=candidate,
+        params=params,
+        compression=compression,
+        val=val,
+        layer_sizes=sizes,
+        stored_bytes=sum(size.total_bytes for size in sizes),
+        compressed_bytes=compressed_bytes(ctx.graph, candidate, codes),
+        finetuned=train,
+        seconds={
+            "masks": masks_done - start,
+            "finetune": trained - masks_done,
+            "evaluate": evaluated - trained,
+            "sizes": time.perf_counter() - evaluated,
+        },
+    )
+
+
+def size_budget_violation(ctx: SearchContext, candidate: Candidate) -> float:
+    """Bytes over ``--max-size-kb`` before training (<= 0: within budget).
+
+    The stored size is exact before training. The entropy-coded size depends on the fine-tuned weights, so
+    before training it is estimated from the masked, quantized baseline; the recorded constraint uses the
+    final figure.
+    """
+    if ctx.config.max_size_kb is None:
+        return 0.0
+    budget = ctx.config.max_size_kb * 1000
+    if ctx.config.size_term == "stored_bytes":
+        return stored_bytes(ctx.graph, candidate) - budget
+    compression = build_compression(ctx.graph, ctx.baseline.params, candidate, channel_norm=ctx.config.channel_norm)
+    codes = stored_codes(ctx.graph, ctx.baseline.params, candidate, compression)
+    return compressed_bytes(ctx.graph, candidate, codes) - budget
+
+
+def trial_path(study_dir: Path, number: int) -> Path:
+    """Where a trial's fine-tuned weights and calibrated ranges are kept."""
+    return study_dir / "trials" / f"trial-{number}.npz"
+
+
+def save_trial_weights(path: Path, result: CandidateResult) -> None:
+    """Saves fine-tuned params, activation ranges and masks (``.npz``, no pickle) for export and reports."""
+    save_tree(path, {"params": result.params, "compression": result.compression})
+
+
+def load_trial_weights(path: Path) -> tuple[dict[str, Any], Compression]:
+    """Inverse of ``save_trial_weights``."""
+    tree = load_tree(path)
+    return tree["params"], tree["compression"]
+
+
+def make_objective(ctx: SearchContext, study_dir: Path) -> Callable[[optuna.Trial], tuple[float, ...]]:
+    """The Optuna objective for ``ctx``: returns the configured objective values of each trial."""
+    names = ctx.config.objectives
+
+    def objective(trial: optuna.Trial) -> tuple[float, ...]:
+        candidate = suggest_candidate(trial, ctx.graph, ctx.problem.space)
+        within_budget = size_budget_violation(ctx, candidate) <= 0
+        result = evaluate_candidate(ctx, candidate, seed=ctx.config.seed + trial.number, train=within_budget)
+        violation = _final_violation(ctx, result)
+        trial.set_constraint(SIZE_CONSTRAINT, violation)
+        save_trial_weights(trial_path(study_dir, trial.number), result)
+        _record(trial, result, violation <= 0)
+        return objective_values(names, result.metrics)
+
+    return objective
+
+
+def _final_violation(ctx: SearchContext, result: CandidateResult) -> float:
+    if ctx.config.max_size_kb is None:
+        return 0.0
+    return result.metrics[ctx.config.size_term] - ctx.config.max_size_kb * 1000
+
+
+def _record(trial: optuna.Trial, result: CandidateResult, feasible: bool) -> None:
+    trial.set_user_attr("candidate", result.candidate.to_dict())
+    trial.set_user_attr("metrics", {**result.metrics, "val_per_class": _finite(result.val.per_class)})
+    trial.set_user_attr("finetuned", result.finetuned)
+    trial.set_user_attr("feasible", feasible)
+    trial.set_user_attr("seconds", {k: round(v, 4) for k, v in result.seconds.items()})
+    trial.set_user_attr(
+        "layer_sizes",
+        {
+            s.name: {
+                "weights": s.weight_count,
+                "weight_bytes": s.weight_bytes,
+                "bias_bytes": s.bias_bytes,
+                "qparam_bytes": s.qparam_bytes,
+            }
+            for s in result.layer_sizes
+        },
+    )
+
+
+def _finite(values: tuple[float, ...]) -> list[float | None]:
+    return [None if np.isnan(v) else round(v, 6) for v in values]

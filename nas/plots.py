@@ -1,0 +1,121 @@
+"""Plots of a study. Data functions compute what is drawn (and are tested); drawing functions only draw."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from nas.checkpoint import atomic_write_bytes
+from nas.objectives import OBJECTIVE_TERMS
+
+LAYER_FIELDS = ("weight_bits", "activation_bits", "sparsity", "channel_keep")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParetoPlotData:
+    """Accuracy versus a cost term: every trial, the front as a staircase, and the uncompressed baseline."""
+
+    x_label: str
+    y_label: str
+    trial_x: np.ndarray
+    trial_y: np.ndarray
+    trial_feasible: np.ndarray
+    front_x: np.ndarray
+    front_y: np.ndarray
+    baseline_x: float
+    baseline_y: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerViewData:
+    """Per-layer configuration of each front member: one matrix (members x layers) per policy field."""
+
+    members: tuple[str, ...]
+    layers: tuple[str, ...]
+    values: dict[str, np.ndarray]
+
+
+def pareto_plot_data(
+    trials: pd.DataFrame, front: pd.DataFrame, objectives: Sequence[str], baseline: dict[str, float]
+) -> ParetoPlotData:
+    """Plot data for accuracy versus the first cost term (sizes in KB)."""
+    cost = objectives[1]
+    scale = 1000.0 if cost.endswith("_bytes") else 1.0
+    done = trials[trials["state"] == "COMPLETE"]
+    order = np.argsort(front[cost].to_numpy(float), kind="stable")
+    return ParetoPlotData(
+        x_label=OBJECTIVE_TERMS[cost].label,
+        y_label=OBJECTIVE_TERMS["accuracy"].label,
+        trial_x=done[cost].to_numpy(float) / scale,
+        trial_y=done["accuracy"].to_numpy(float),
+        trial_feasible=done["feasible"].to_numpy(bool),
+        front_x=front[cost].to_numpy(float)[order] / scale,
+        front_y=front["accuracy"].to_numpy(float)[order],
+        baseline_x=float(baseline[cost]) / scale if cost in baseline else float("nan"),
+        baseline_y=float(baseline["val_accuracy"]),
+    )
+
+
+def layer_view_data(front: pd.DataFrame, layers: Sequence[str]) -> LayerViewData:
+    """Matrices of each policy field for the front members (rows ordered as ``front``)."""
+    values = {
+        field: np.array([[row[f"{layer}.{field}"] for layer in layers] for _, row in front.iterrows()], float).reshape(
+            len(front), len(layers)
+        )
+        for field in LAYER_FIELDS
+    }
+    return LayerViewData(members=tuple(f"#{int(n)}" for n in front["number"]), layers=tuple(layers), values=values)
+
+
+def draw_pareto(data: ParetoPlotData, path: Path, title: str) -> None:
+    """Scatter of all trials, the front as a staircase, the baseline as a star; log-scale cost axis."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ok = data.trial_feasible
+    ax.scatter(data.trial_x[ok], data.trial_y[ok], s=14, c="0.6", label="trials")
+    if (~ok).any():
+        ax.scatter(data.trial_x[~ok], data.trial_y[~ok], s=14, c="0.8", marker="x", label="over budget")
+    if len(data.front_x):
+        ax.step(data.front_x, data.front_y, where="post", c="tab:red", lw=1.2)
+        ax.scatter(data.front_x, data.front_y, s=28, c="tab:red", label="Pareto front", zorder=3)
+    ax.scatter([data.baseline_x], [data.baseline_y], s=160, marker="*", c="tab:blue", label="uncompressed", zorder=4)
+    ax.set_xscale("log")
+    ax.set_xlabel(data.x_label)
+    ax.set_ylabel(data.y_label)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    _save(fig, path)
+
+
+def draw_layer_view(data: LayerViewData, path: Path, title: str) -> None:
+    """Four heat maps (weight bits, activation bits, sparsity, channel keep): front members x layers."""
+    fig, axes = plt.subplots(
+        1, 4, figsize=(4 + 1.2 * len(data.layers) * 2, 1.5 + 0.35 * len(data.members)), squeeze=False
+    )
+    for ax, field in zip(axes[0], LAYER_FIELDS, strict=True):
+        matrix = data.values[field]
+        ax.imshow(matrix, aspect="auto", cmap="viridis_r" if field != "channel_keep" else "viridis")
+        for (i, j), value in np.ndenumerate(matrix):
+            text = f"{value:g}" if field.endswith("bits") else f"{value:.2f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="w")
+        ax.set_title(field.replace("_", " "), fontsize=9)
+        ax.set_xticks(range(len(data.layers)), data.layers, rotation=60, fontsize=7)
+        ax.set_yticks(
+            range(len(data.members)), data.members if field == LAYER_FIELDS[0] else [""] * len(data.members), fontsize=7
+        )
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    fig.tight_layout()
+    atomic_write_bytes(path, lambda handle: fig.savefig(handle, format="png", dpi=120))
+    plt.close(fig)

@@ -1,0 +1,217 @@
+"""The Optuna study: seeded sampler, persistent storage, resume, and the search loop with progress."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from tqdm import tqdm
+
+from nas.config import SearchConfig
+from nas.context import Problem, SearchContext, build_context
+from nas.errors import ConfigError
+from nas.objective import make_objective
+from nas.objectives import directions
+from search_spaces.space import Candidate
+
+CONFIG_ATTR = "search_config"
+_STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_study_name(name: str) -> str:
+    """Study names become directory names: letters, digits, ``_ . -``."""
+    if not _STUDY_NAME.match(name):
+        raise ConfigError(f"study name {name!r} must be 1-64 letters, digits, '_', '.' or '-' (no slashes)")
+    return name
+
+
+def study_dir(results_dir: Path, name: str) -> Path:
+    """``results/<study>/``: storage, trial weights, tables and plots of one study."""
+    return results_dir / check_study_name(name)
+
+
+def default_storage(results_dir: Path, name: str) -> str:
+    """SQLite file under the study directory."""
+    return f"sqlite:///{(study_dir(results_dir, name) / 'study.db').resolve()}"
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    """A seeded sampler by name (``tpe``, ``nsga2``, ``random``, ``gp``)."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, warn_independent_sampling=False)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "gp":
+        try:
+            import scipy  # noqa: F401
+            import torch  # noqa: F401
+        except ImportError:
+            raise ConfigError("the gp sampler needs torch and scipy: pip install torch scipy") from None
+        return optuna.samplers.GPSampler(seed=seed)
+    raise ConfigError(f"unknown sampler {name!r}; use tpe, nsga2, random or gp")
+
+
+def load_study(name: str, storage: str) -> optuna.Study:
+    """Loads an existing study, with a clear error when it does not exist."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        raise ConfigError(f"no study {name!r} in {storage}; run `nas search --study {name}` first") from None
+
+
+def study_config(study: optuna.Study) -> SearchConfig:
+    """The configuration a study was created with."""
+    raw = study.user_attrs.get(CONFIG_ATTR)
+    if raw is None:
+        raise ConfigError(f"study {study.study_name!r} was not created by `nas search` (no stored configuration)")
+    return SearchConfig.from_json(raw)
+
+
+def open_study(config: SearchConfig, name: str, storage: str, seed_offset: int = 0) -> optuna.Study:
+    """Creates the study or loads it (``load_if_exists``); the sampler seed moves on by ``seed_offset``."""
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        directions=directions(config.objectives),
+        sampler=make_sampler(config.sampler, config.seed + seed_offset),
+        load_if_exists=True,
+    )
+    if CONFIG_ATTR not in study.user_attrs:
+        study.set_user_attr(CONFIG_ATTR, config.to_json())
+    return study
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchSummary:
+    """What a search run did."""
+
+    study: optuna.Study
+    context: SearchContext
+    trials_run: int
+    resumed_from: int
+
+
+def run_search(
+    problem: Problem,
+    *,
+    name: str,
+    trials: int,
+    results_dir: Path,
+    storage: str | None = None,
+    show_progress: bool = True,
+) -> SearchSummary:
+    """Runs (or resumes) the study until it holds ``trials`` finished trials.
+
+    A study that exists with other settings is refused before anything is trained or written.
+    """
+    directory = study_dir(results_dir, name)
+    existing = _existing_study(name, storage, directory)
+    if existing is not None:
+        changed = study_config(existing).differences(problem.config)
+        if changed:
+            raise ConfigError(
+                f"study {name!r} exists with different settings ({', '.join(changed)}); "
+                "use a new --study name or the original settings"
+            )
+    context = build_context(problem, results_dir=results_dir, progress=_train_progress(show_progress))
+    directory.mkdir(parents=True, exist_ok=True)
+    done = len(_finished(existing))
+    study = open_study(problem.config, name, storage or default_storage(results_dir, name), seed_offset=done)
+    _record_baseline(study, context)
+    _fail_interrupted(study)
+    remaining = max(0, trials - done)
+    bar = tqdm(
+        total=trials,
+        initial=done,
+        desc=f"search {name}",
+        unit="trial",
+        disable=not show_progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    try:
+        study.optimize(make_objective(context, directory), n_trials=remaining, callbacks=[_progress_callback(bar)])
+    finally:
+        bar.close()
+    return SearchSummary(study=study, context=context, trials_run=remaining, resumed_from=done)
+
+
+def _existing_study(name: str, storage: str | None, directory: Path) -> optuna.Study | None:
+    """The study if it already exists; never creates a storage file just to look."""
+    if storage is None:
+        if not (directory / "study.db").exists():
+            return None
+        storage = default_storage(directory.parent, name)
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+
+
+def _finished(study: optuna.Study | None) -> list[optuna.trial.FrozenTrial]:
+    if study is None:
+        return []
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def _fail_interrupted(study: optuna.Study) -> None:
+    """Trials left RUNNING by an interrupted run can never finish: mark them failed so they do not linger."""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+
+
+def _record_baseline(study: optuna.Study, context: SearchContext) -> None:
+    from latency_models.size import stored_bytes
+
+    study.set_user_attr(
+        "baseline",
+        {
+            "val_accuracy": context.baseline.val_accuracy,
+            "test_accuracy": context.baseline.test_accuracy,
+            "stored_bytes": stored_bytes(context.graph, Candidate.uncompressed(context.graph)),
+            "cache_dir": str(context.baseline.cache_dir),
+        },
+    )
+
+
+def _progress_callback(bar: tqdm):
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        bar.update(1)
+        bar.set_postfix_str(_best_summary(study), refresh=True)
+
+    return callback
+
+
+def _best_summary(study: optuna.Study) -> str:
+    """Current best accuracy and the smallest feasible size on the front, for the progress bar."""
+    front = [t for t in study.best_trials if t.user_attrs.get("feasible", True)]
+    if not front:
+        return "no feasible trial yet"
+    best = max(front, key=lambda t: t.values[0])
+    smallest = min(front, key=lambda t: t.values[1])
+    return (
+        f"front {len(front)} | best acc {best.values[0]:.3f} @ {best.values[1] / 1000:.1f} KB"
+        f" | smallest {smallest.values[1] / 1000:.1f} KB @ {smallest.values[0]:.3f}"
+    )
+
+
+def _train_progress(show: bool) -> Any:
+    if not show:
+        return None
+    state: dict[str, tqdm] = {}
+
+    def progress(epoch: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc="baseline", unit="epoch", file=sys.stderr, dynamic_ncols=True)
+        state["bar"].update(1)
+        if epoch == total:
+            state["bar"].close()
+
+    return progress
