@@ -12,6 +12,7 @@ import os
 import struct
 import tarfile
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def load_npz(path: Path) -> Dataset:
             arrays = {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test")}
     except FileNotFoundError:
         raise DataError(f"dataset file {str(path)!r} does not exist") from None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
         raise DataError(f"{str(path)!r} is not a readable .npz file ({err})") from None
     return from_arrays(path.stem, **arrays)
 

@@ -16,6 +16,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from nas.quantize import fake_quant_activation, fake_quant_weight
 from search_spaces.graph import LayerSpec, ModelGraph
@@ -53,7 +54,7 @@ class CompressibleLayer(nn.Module):
                 feature_group_count=self.layer.groups,
             )
         if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros_init(), (self.layer.out_channels,))
+            y = y + _per_channel(self.param("bias", nn.initializers.zeros_init(), (self.layer.out_channels,)), y)
         return y
 
 
@@ -104,7 +105,7 @@ class SpecNet(nn.Module):
         h = _activation(node.act, h)
         if compression is not None and layer.name in compression["channel_mask"]:
             # Pruned channels output exactly zero (bias and BatchNorm shift included), as if removed.
-            h = h * compression["channel_mask"][layer.name]
+            h = h * _per_channel(compression["channel_mask"][layer.name], h)
         return h
 
     def _quant(self, h, a_bits, key, compression, calibrate):
@@ -114,6 +115,11 @@ class SpecNet(nn.Module):
             self.sow("ranges", key, jnp.stack([jnp.min(h), jnp.max(h)]))
             return h
         return fake_quant_activation(h, a_bits, compression["ranges"][key])
+
+
+def _per_channel(vector: jax.Array, like: jax.Array) -> jax.Array:
+    """``vector`` shaped to broadcast over the last axis of ``like`` (explicit ranks, no implicit promotion)."""
+    return vector.reshape((1,) * (like.ndim - 1) + vector.shape)
 
 
 def _mean_or_sum(node, inputs: list[jax.Array]) -> jax.Array:
@@ -146,21 +152,26 @@ def quant_points(graph: ModelGraph) -> tuple[str, ...]:
 def init_variables(graph: ModelGraph, seed: int) -> dict[str, Any]:
     """Fresh variables of the training form (params and BatchNorm statistics)."""
     dummy = jnp.zeros((1, *graph.input_shape), jnp.float32)
-    return SpecNet(graph=graph).init(jax.random.key(seed), dummy, train=False)
+    # Jitted: eager initialization compiles every primitive separately and is several times slower.
+    return jax.jit(SpecNet(graph=graph).init)(jax.random.key(seed), dummy)
 
 
-def fold_batchnorm(graph: ModelGraph, variables: dict[str, Any]) -> dict[str, Any]:
-    """Params of the folded form: ``kernel * gamma / sqrt(var + eps)``, ``bias = beta - mean * that scale``."""
-    params, stats = variables["params"], variables.get("batch_stats", {})
+def fold_batchnorm(graph: ModelGraph, variables: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Params of the folded form: ``kernel * gamma / sqrt(var + eps)``, ``bias = beta - mean * that scale``.
+
+    Computed in numpy (float32): a one-off transform that needs no compilation.
+    """
+    params = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), variables["params"])
+    stats = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float32), variables.get("batch_stats", {}))
     folded: dict[str, Any] = {}
     for layer in graph.compressible:
         kernel = params[layer.name]["kernel"]
-        bias = params[layer.name].get("bias", jnp.zeros((layer.out_channels,), kernel.dtype))
+        bias = params[layer.name].get("bias", np.zeros((layer.out_channels,), np.float32))
         bn_name = f"{layer.name}_bn"
         if bn_name in params:
             gamma, beta = params[bn_name]["scale"], params[bn_name]["bias"]
             mean, var = stats[bn_name]["mean"], stats[bn_name]["var"]
-            scale = gamma / jnp.sqrt(var + BN_EPSILON)
+            scale = gamma / np.sqrt(var + np.float32(BN_EPSILON))
             kernel, bias = kernel * scale, (bias - mean) * scale + beta
         folded[layer.name] = {"kernel": kernel, "bias": bias}
     return folded

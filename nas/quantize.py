@@ -25,10 +25,10 @@ def _straight_through(x: jax.Array, quantized: jax.Array) -> jax.Array:
 
 
 def weight_scale(w: jax.Array, bits: jax.Array) -> jax.Array:
-    """Per-output-channel scale (last axis) of symmetric ``bits``-bit weights."""
+    """Per-output-channel scale (last axis, kept as a size-1-elsewhere array) of symmetric ``bits``-bit weights."""
     qmax = jnp.exp2(bits.astype(jnp.float32) - 1.0) - 1.0
     reduce_axes = tuple(range(w.ndim - 1))
-    return jnp.maximum(jnp.max(jnp.abs(w), axis=reduce_axes), _EPS) / qmax
+    return jnp.maximum(jnp.max(jnp.abs(w), axis=reduce_axes, keepdims=True), _EPS) / qmax
 
 
 def fake_quant_weight(w: jax.Array, bits: jax.Array) -> jax.Array:

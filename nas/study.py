@@ -43,7 +43,7 @@ def default_storage(results_dir: Path, name: str) -> str:
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     """A seeded sampler by name (``tpe``, ``nsga2``, ``random``, ``gp``)."""
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, warn_independent_sampling=False)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
     if name == "random":

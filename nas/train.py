@@ -84,7 +84,7 @@ def train_baseline(
         )
     start = time.perf_counter()
     variables = _fit(graph, dataset, config, progress)
-    params = jax.tree_util.tree_map(np.asarray, fold_batchnorm(graph, variables))
+    params = fold_batchnorm(graph, variables)
     trainer = make_trainer(graph, FinetuneConfig(steps=0))
     identity = build_compression(graph, params, Candidate.uncompressed(graph))
     val = evaluate(trainer, params, identity, dataset.x_val, dataset.y_val).accuracy

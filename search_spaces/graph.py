@@ -141,7 +141,8 @@ def _assemble(spec, input_shape, num_classes, partial, union, group_of, input_gr
     sizes[gid(input_group)] = input_shape[-1]
     leaders: list[str | None] = [None] * len(canonical)
     for layer in layers:
-        sizes[layer.out_group] = layer.output_shape[-1]
+        if layer.op != "flatten":  # a flattened tensor's last axis is not the group's channel axis
+            sizes[layer.out_group] = layer.output_shape[-1]
         if layer.op in ("conv", "dense") and leaders[layer.out_group] is None:
             leaders[layer.out_group] = layer.name
     fixed = {gid(input_group), layers[-1].out_group}

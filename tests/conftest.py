@@ -1,0 +1,46 @@
+"""Shared fixtures: the digits data, small graphs and a quickly trained baseline (session scoped)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax.numpy as jnp
+import pytest
+
+from nas.data import Dataset, load_dataset
+from nas.finetune import FinetuneConfig, make_trainer
+from nas.train import Baseline, TrainConfig, train_baseline
+from search_spaces.graph import ModelGraph, analyze
+from search_spaces.spec import load_model_spec
+
+QUICK_TRAIN = TrainConfig(epochs=10)
+
+
+@pytest.fixture(scope="session")
+def digits() -> Dataset:
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def cnn_graph(digits: Dataset) -> ModelGraph:
+    return analyze(load_model_spec("cnn"), digits.input_shape, digits.num_classes)
+
+
+@pytest.fixture(scope="session")
+def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("results")
+
+
+@pytest.fixture(scope="session")
+def cnn_baseline(cnn_graph: ModelGraph, digits: Dataset, results_dir: Path) -> Baseline:
+    return train_baseline(cnn_graph, digits, QUICK_TRAIN, results_dir=results_dir)
+
+
+@pytest.fixture(scope="session")
+def cnn_trainer(cnn_graph: ModelGraph):
+    return make_trainer(cnn_graph, FinetuneConfig(steps=40))
+
+
+@pytest.fixture(scope="session")
+def digits_on_device(digits: Dataset):
+    return jnp.asarray(digits.x_train), jnp.asarray(digits.y_train)

@@ -1,0 +1,169 @@
+"""End-to-end runs of the ``nas`` CLI on digits: search, resume, pareto, plot, and bad input."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from nas.cli import main
+from nas.objective import load_trial_weights
+
+pytestmark = pytest.mark.slow
+QUICK = ["--epochs", "10", "--steps", "20", "--no-progress"]
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_search_resume_pareto_and_plot_end_to_end(tmp_path, capsys):
+    results = tmp_path / "results"
+    code, out, _ = _run(capsys, "search", "--study", "e2e", "--trials", "4", "--results-dir", str(results), *QUICK)
+    assert code == 0, out
+    study_dir = results / "e2e"
+    assert (study_dir / "study.db").exists()
+    assert sorted(p.name for p in (study_dir / "trials").iterdir()) == [f"trial-{i}.npz" for i in range(4)]
+
+    # Resuming runs only the missing trials, with the same configuration.
+    code, out, _ = _run(capsys, "search", "--study", "e2e", "--trials", "6", "--results-dir", str(results), *QUICK)
+    assert code == 0 and "2 trials run, 4 resumed" in out
+    study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{study_dir / 'study.db'}")
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 6
+    attrs = complete[0].user_attrs
+    assert set(attrs) >= {"candidate", "metrics", "layer_sizes", "finetuned", "feasible", "seconds"}
+    assert attrs["metrics"]["stored_bytes"] == complete[0].values[1]
+    assert (
+        sum(sum(v for k, v in s.items() if k != "weights") for s in attrs["layer_sizes"].values())
+        == complete[0].values[1]
+    )
+
+    code, out, _ = _run(capsys, "pareto", "--study", "e2e", "--results-dir", str(results))
+    assert code == 0
+    trials = pd.read_csv(study_dir / "trials.csv")
+    front = pd.read_csv(study_dir / "front.csv")
+    assert len(trials) == 6 and {"conv2.weight_bits", "conv2.sparsity", "accuracy"} <= set(trials.columns)
+    assert 1 <= len(front) <= 6 and front["test_accuracy"].between(0, 1).all()
+    assert front["stored_bytes"].is_monotonic_increasing and front["accuracy"].is_monotonic_increasing
+    params, compression = load_trial_weights(study_dir / "trials" / f"trial-{front['number'][0]}.npz")
+    assert set(params) == {"conv1", "conv2", "fc"} and "ranges" in compression
+
+    code, out, _ = _run(capsys, "plot", "--study", "e2e", "--results-dir", str(results))
+    assert code == 0
+    for name in ("pareto.png", "layers.png"):
+        assert (study_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_size_budget_is_a_constraint_and_over_budget_trials_are_not_finetuned(tmp_path, capsys):
+    results = tmp_path / "results"
+    code, _, err = _run(
+        capsys,
+        "search",
+        "--study",
+        "budget",
+        "--trials",
+        "6",
+        "--max-size-kb",
+        "8",
+        "--results-dir",
+        str(results),
+        "--sampler",
+        "random",
+        *QUICK,
+    )
+    assert code == 0, err
+    study = optuna.load_study(study_name="budget", storage=f"sqlite:///{results / 'budget' / 'study.db'}")
+    for trial in study.trials:
+        over = trial.values[1] > 8000
+        assert trial.user_attrs["feasible"] is (not over)
+        assert trial.user_attrs["finetuned"] is (not over)
+        assert trial.constraints == {"size_over_budget_bytes": trial.values[1] - 8000}
+    _run(capsys, "pareto", "--study", "budget", "--results-dir", str(results))
+    front = pd.read_csv(results / "budget" / "front.csv")
+    assert (front["stored_bytes"] <= 8000).all()
+
+
+def test_interrupted_trials_are_marked_failed_on_resume(tmp_path, capsys):
+    results = tmp_path / "results"
+    assert _run(capsys, "search", "--study", "cut", "--trials", "1", "--results-dir", str(results), *QUICK)[0] == 0
+    study = optuna.load_study(study_name="cut", storage=f"sqlite:///{results / 'cut' / 'study.db'}")
+    study.ask()  # a trial that a killed process left RUNNING
+    assert _run(capsys, "search", "--study", "cut", "--trials", "2", "--results-dir", str(results), *QUICK)[0] == 0
+    states = [t.state.name for t in study.get_trials()]
+    assert states.count("COMPLETE") == 2 and states.count("FAIL") == 1 and "RUNNING" not in states
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["search", "--study", "x", "--model", "vgg"], "unknown model 'vgg'"),
+        (["search", "--study", "x", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["search", "--study", "x", "--max-size-kb", "0.5"], "--max-size-kb 0.5 is impossible"),
+        (["search", "--study", "x", "--sampler", "cma"], "unknown sampler 'cma'"),
+        (["search", "--study", "../escape"], "study name '../escape'"),
+        (["search", "--study", "x", "--trails", "3"], "unrecognized arguments: --trails"),
+        (["search", "--study", "x", "--trials", "0"], "must be a positive integer"),
+        (["pareto", "--study", "never-ran"], "no study 'never-ran'"),
+    ],
+)
+def test_bad_input_gives_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, message):
+    results = tmp_path / "results"
+    try:
+        code = main([*argv, "--results-dir", str(results)])
+    except SystemExit as exit_:  # argparse exits by itself on unknown flags and bad values
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not results.exists()
+
+
+def test_malformed_npz_and_changed_settings_are_refused(tmp_path, capsys):
+    results = tmp_path / "results"
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a zip file")
+    code, _, err = _run(capsys, "search", "--study", "x", "--dataset", str(broken), "--results-dir", str(results))
+    assert code == 2 and "not a readable .npz" in err and not results.exists()
+
+    assert _run(capsys, "search", "--study", "keep", "--trials", "1", "--results-dir", str(results), *QUICK)[0] == 0
+    db = results / "keep" / "study.db"
+    before = db.read_bytes()
+    code, _, err = _run(
+        capsys, "search", "--study", "keep", "--trials", "2", "--model", "mlp", "--results-dir", str(results), *QUICK
+    )
+    assert code == 2 and "exists with different settings (model)" in err
+    assert db.read_bytes() == before
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("select count(*) from trials").fetchone()[0] == 1
+
+
+def test_user_npz_dataset_runs_a_search(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "blobs.npz"
+    centers = rng.normal(size=(3, 6, 6)) * 2
+    labels = np.arange(240) % 3
+    images = np.abs(centers[labels] + rng.normal(size=(240, 6, 6)) * 0.3)
+    np.savez(data, x_train=images[:180], y_train=labels[:180], x_test=images[180:], y_test=labels[180:])
+    code, out, err = _run(
+        capsys,
+        "search",
+        "--study",
+        "npz",
+        "--trials",
+        "2",
+        "--dataset",
+        str(data),
+        "--model",
+        "mlp",
+        "--results-dir",
+        str(tmp_path / "r"),
+        *QUICK,
+    )
+    assert code == 0, err
+    assert "2 trials run" in out

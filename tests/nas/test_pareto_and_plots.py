@@ -1,0 +1,48 @@
+import numpy as np
+import pandas as pd
+
+from nas.pareto import front_frame, pareto_mask
+from nas.plots import layer_view_data, pareto_plot_data
+
+
+def test_pareto_mask_on_hand_made_points():
+    values = np.array([[0.9, 100], [0.8, 50], [0.85, 120], [0.8, 50], [0.95, 200], [0.7, 60]])
+    mask = pareto_mask(values, ["maximize", "minimize"])
+    # [0.85, 120] is dominated by [0.9, 100]; [0.7, 60] by [0.8, 50]; exact duplicates both stay.
+    assert mask.tolist() == [True, True, False, True, True, False]
+    assert pareto_mask(np.zeros((0, 2)), ["maximize", "minimize"]).shape == (0,)
+
+
+def _frame():
+    return pd.DataFrame(
+        {
+            "number": [0, 1, 2, 3, 4],
+            "state": ["COMPLETE", "COMPLETE", "COMPLETE", "FAIL", "COMPLETE"],
+            "accuracy": [0.9, 0.95, 0.99, 1.0, 0.5],
+            "stored_bytes": [1000.0, 3000.0, 500.0, 10.0, 100.0],
+            "feasible": [True, True, False, True, True],
+            "conv1.weight_bits": [8, 32, 4, 8, 4],
+            "conv1.activation_bits": [8, 32, 8, 8, 8],
+            "conv1.sparsity": [0.1, 0.0, 0.9, 0.0, 0.5],
+            "conv1.channel_keep": [1.0, 1.0, 0.25, 1.0, 0.5],
+        }
+    )
+
+
+def test_front_keeps_only_complete_feasible_non_dominated_trials_sorted_by_size():
+    front = front_frame(_frame(), ("accuracy", "stored_bytes"))
+    assert front["number"].tolist() == [4, 0, 1]  # 2 is over budget, 3 failed
+
+
+def test_plot_data_scales_sizes_and_orders_the_front():
+    trials = _frame()
+    front = front_frame(trials, ("accuracy", "stored_bytes"))
+    data = pareto_plot_data(trials, front, ("accuracy", "stored_bytes"), {"val_accuracy": 0.97, "stored_bytes": 4000})
+    assert data.front_x.tolist() == [0.1, 1.0, 3.0] and data.front_y.tolist() == [0.5, 0.9, 0.95]
+    assert len(data.trial_x) == 4 and data.trial_feasible.tolist() == [True, True, False, True]
+    assert (data.baseline_x, data.baseline_y) == (4.0, 0.97)
+    assert data.x_label == "stored size (KB)"
+    view = layer_view_data(front, ["conv1"])
+    assert view.members == ("#4", "#0", "#1")
+    assert view.values["weight_bits"][:, 0].tolist() == [4, 8, 32]
+    assert view.values["sparsity"].shape == (3, 1)
