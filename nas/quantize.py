@@ -21,7 +21,9 @@ _EPS = 1e-12
 
 
 def _straight_through(x: jax.Array, quantized: jax.Array) -> jax.Array:
-    return x + jax.lax.stop_gradient(quantized - x)
+    # ``quantized + (x - x)`` is exactly ``quantized`` in the forward pass (``x + (q - x)`` is not, by an ulp,
+    # which would put values off the integer grid) and passes the gradient of ``x`` unchanged.
+    return jax.lax.stop_gradient(quantized) + (x - jax.lax.stop_gradient(x))
 
 
 def weight_scale(w: jax.Array, bits: jax.Array) -> jax.Array:

@@ -94,7 +94,7 @@ def test_npz_files_load_and_bad_ones_are_named(tmp_path):
         load_dataset(str(missing))
     broken = tmp_path / "b.npz"
     broken.write_bytes(good.read_bytes()[:100])
-    with pytest.raises(DataError, match="not a readable .npz"):
+    with pytest.raises(DataError, match=r"not a readable \.npz"):
         load_dataset(str(broken))
     with pytest.raises(DataError, match="does not exist"):
         load_dataset(str(tmp_path / "nope.npz"))

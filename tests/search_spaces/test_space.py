@@ -95,7 +95,7 @@ def test_first_matching_rule_wins_and_rules_can_fix_knobs():
 def test_a_rule_leaving_no_runnable_precision_is_an_error():
     graph = _graph("dscnn")
     space = SearchSpace(rules=(LayerRule(pattern="^dw1$", weight_bits=(4,), activation_bits=(16,)),))
-    with pytest.raises(SpecError, match="layer 'dw1'.*no runnable precision"):
+    with pytest.raises(SpecError, match=r"layer 'dw1'.*no runnable precision"):
         space.choices_for(graph.layer("dw1"))
 
 

@@ -29,7 +29,7 @@ def test_width_multiplier_scales_hidden_channels_but_not_the_classifier():
 
 
 def test_unknown_model_lists_the_valid_names():
-    with pytest.raises(SpecError, match="unknown model 'vgg'.*cnn.*resnet8"):
+    with pytest.raises(SpecError, match=r"unknown model 'vgg'.*cnn.*resnet8"):
         load_model_spec("vgg")
 
 
