@@ -43,6 +43,7 @@ class Trainer:
     graph: ModelGraph
     config: FinetuneConfig
     optimizer: optax.GradientTransformation
+    start: Callable[..., Any]
     train_step: Callable[..., Any]
     predict_batch: Callable[..., Any]
     calibrate_batch: Callable[..., Any]
@@ -59,6 +60,11 @@ def make_trainer(graph: ModelGraph, config: FinetuneConfig) -> Trainer:
     def loss_fn(params, compression, x, y):
         logits = model.apply({"params": params}, x, compression=compression)
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    def start(params, compression):
+        counts["start"] += 1
+        masked = apply_masks(params, compression)
+        return masked, optimizer.init(masked)
 
     def train_step(params, opt_state, compression, x_all, y_all, index):
         counts["train_step"] += 1  # runs at trace time only
@@ -80,6 +86,7 @@ def make_trainer(graph: ModelGraph, config: FinetuneConfig) -> Trainer:
         graph=graph,
         config=config,
         optimizer=optimizer,
+        start=jax.jit(start),
         train_step=jax.jit(train_step, donate_argnums=(0, 1)),
         predict_batch=jax.jit(predict_batch),
         calibrate_batch=jax.jit(calibrate_batch),
@@ -121,15 +128,15 @@ def finetune(
     after it, since fine-tuning moves activations; the final ranges are the ones evaluated and exported.
     """
     steps = trainer.config.steps if steps is None else steps
-    params = apply_masks(params, compression)
+    params, opt_state = trainer.start(params, compression)  # fresh buffers: the train step donates its inputs
     compression = calibrate(trainer, params, compression, x_train)
     if steps == 0:
         return params, compression
     rng = np.random.default_rng(seed)
     batch = min(trainer.config.batch_size, len(x_train))
-    opt_state = trainer.optimizer.init(params)
-    params = jax.tree_util.tree_map(jnp.array, params)  # fresh buffers: the step donates its inputs
-    for _ in range(steps):
-        index = jnp.asarray(rng.choice(len(x_train), size=batch, replace=False))
+    # int32 numpy indices go to the compiled step through its fast path; a jnp conversion per step would
+    # dispatch an eager int64 -> int32 op and cost a measurable share of the trial.
+    indices = np.stack([rng.choice(len(x_train), size=batch, replace=False) for _ in range(steps)]).astype(np.int32)
+    for index in indices:
         params, opt_state, _ = trainer.train_step(params, opt_state, compression, x_train, y_train, index)
     return params, calibrate(trainer, params, compression, x_train)

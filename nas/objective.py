@@ -147,21 +147,25 @@ def _final_violation(ctx: SearchContext, result: CandidateResult) -> float:
 
 
 def _record(trial: optuna.Trial, result: CandidateResult, feasible: bool) -> None:
+    # Few attributes, each one storage transaction: with SQLite every set_user_attr is a commit.
     trial.set_user_attr("candidate", result.candidate.to_dict())
-    trial.set_user_attr("metrics", {**result.metrics, "val_per_class": _finite(result.val.per_class)})
-    trial.set_user_attr("finetuned", result.finetuned)
-    trial.set_user_attr("feasible", feasible)
-    trial.set_user_attr("seconds", {k: round(v, 4) for k, v in result.seconds.items()})
     trial.set_user_attr(
-        "layer_sizes",
+        "metrics",
         {
-            s.name: {
-                "weights": s.weight_count,
-                "weight_bytes": s.weight_bytes,
-                "bias_bytes": s.bias_bytes,
-                "qparam_bytes": s.qparam_bytes,
-            }
-            for s in result.layer_sizes
+            **result.metrics,
+            "val_per_class": _finite(result.val.per_class),
+            "finetuned": result.finetuned,
+            "feasible": feasible,
+            "seconds": {k: round(v, 4) for k, v in result.seconds.items()},
+            "layer_sizes": {
+                s.name: {
+                    "weights": s.weight_count,
+                    "weight_bytes": s.weight_bytes,
+                    "bias_bytes": s.bias_bytes,
+                    "qparam_bytes": s.qparam_bytes,
+                }
+                for s in result.layer_sizes
+            },
         },
     )
 

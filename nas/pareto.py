@@ -31,6 +31,21 @@ def pareto_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     return ~dominated
 
 
+def hypervolume_2d(points: np.ndarray, reference: Sequence[float]) -> float:
+    """Area dominated by ``points`` (n x 2, both minimized) and bounded by ``reference``."""
+    inside = np.asarray(points, float)
+    inside = inside[(inside < np.asarray(reference)).all(1)] if len(inside) else inside.reshape(0, 2)
+    if len(inside) == 0:
+        return 0.0
+    inside = inside[np.lexsort((inside[:, 1], inside[:, 0]))]
+    area, best_y = 0.0, float(reference[1])
+    for x, y in inside:
+        if y < best_y:
+            area += (reference[0] - x) * (best_y - y)
+            best_y = y
+    return float(area)
+
+
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """All trials as a table: state, metrics, feasibility, timings and every layer's policy."""
     rows = []
@@ -42,8 +57,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "accuracy": metrics.get("val_accuracy"),
             "stored_bytes": metrics.get("stored_bytes"),
             "compressed_bytes": metrics.get("compressed_bytes"),
-            "feasible": trial.user_attrs.get("feasible"),
-            "finetuned": trial.user_attrs.get("finetuned"),
+            "feasible": metrics.get("feasible"),
+            "finetuned": metrics.get("finetuned"),
             "duration_s": trial.duration.total_seconds() if trial.duration else None,
         }
         for layer, policy in trial.user_attrs.get("candidate", {}).items():

@@ -191,7 +191,7 @@ def _progress_callback(bar: tqdm):
 
 def _best_summary(study: optuna.Study) -> str:
     """Current best accuracy and the smallest feasible size on the front, for the progress bar."""
-    front = [t for t in study.best_trials if t.user_attrs.get("feasible", True)]
+    front = [t for t in study.best_trials if t.user_attrs.get("metrics", {}).get("feasible", True)]
     if not front:
         return "no feasible trial yet"
     best = max(front, key=lambda t: t.values[0])

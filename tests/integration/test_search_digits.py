@@ -37,12 +37,12 @@ def test_search_resume_pareto_and_plot_end_to_end(tmp_path, capsys):
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(complete) == 6
     attrs = complete[0].user_attrs
-    assert set(attrs) >= {"candidate", "metrics", "layer_sizes", "finetuned", "feasible", "seconds"}
-    assert attrs["metrics"]["stored_bytes"] == complete[0].values[1]
-    assert (
-        sum(sum(v for k, v in s.items() if k != "weights") for s in attrs["layer_sizes"].values())
-        == complete[0].values[1]
-    )
+    assert set(attrs) == {"candidate", "metrics"}
+    metrics = attrs["metrics"]
+    assert set(metrics) >= {"val_accuracy", "stored_bytes", "compressed_bytes", "layer_sizes", "finetuned", "seconds"}
+    assert metrics["stored_bytes"] == complete[0].values[1]
+    breakdown = metrics["layer_sizes"].values()
+    assert sum(sum(v for k, v in s.items() if k != "weights") for s in breakdown) == complete[0].values[1]
 
     code, out, _ = _run(capsys, "pareto", "--study", "e2e", "--results-dir", str(results))
     assert code == 0
@@ -81,8 +81,8 @@ def test_size_budget_is_a_constraint_and_over_budget_trials_are_not_finetuned(tm
     study = optuna.load_study(study_name="budget", storage=f"sqlite:///{results / 'budget' / 'study.db'}")
     for trial in study.trials:
         over = trial.values[1] > 8000
-        assert trial.user_attrs["feasible"] is (not over)
-        assert trial.user_attrs["finetuned"] is (not over)
+        assert trial.user_attrs["metrics"]["feasible"] is (not over)
+        assert trial.user_attrs["metrics"]["finetuned"] is (not over)
         assert trial.constraints == {"size_over_budget_bytes": trial.values[1] - 8000}
     _run(capsys, "pareto", "--study", "budget", "--results-dir", str(results))
     front = pd.read_csv(results / "budget" / "front.csv")

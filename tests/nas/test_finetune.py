@@ -23,7 +23,7 @@ def test_one_compilation_serves_every_trial(cnn_graph, cnn_baseline, cnn_trainer
         compression = build_compression(cnn_graph, cnn_baseline.params, candidate)
         params, compression = finetune(cnn_trainer, cnn_baseline.params, compression, x, y, seed=number, steps=3)
         evaluate(cnn_trainer, params, compression, digits.x_val, digits.y_val)
-        assert dict(cnn_trainer.trace_counts) == {"calibrate": 1, "train_step": 1, "predict": 1}
+        assert dict(cnn_trainer.trace_counts) == {"start": 1, "calibrate": 1, "train_step": 1, "predict": 1}
     assert len(seen) > 3  # the trials really differed in precision
     assert cnn_trainer.train_step._cache_size() == 1
     assert cnn_trainer.predict_batch._cache_size() == 1

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from nas.pareto import front_frame, pareto_mask
+from nas.pareto import front_frame, hypervolume_2d, pareto_mask
 from nas.plots import layer_view_data, pareto_plot_data
 
 
@@ -46,3 +46,11 @@ def test_plot_data_scales_sizes_and_orders_the_front():
     assert view.members == ("#4", "#0", "#1")
     assert view.values["weight_bits"][:, 0].tolist() == [4, 8, 32]
     assert view.values["sparsity"].shape == (3, 1)
+
+
+def test_hypervolume_of_hand_made_fronts():
+    assert hypervolume_2d(np.array([[0.5, 0.5]]), (1.0, 1.0)) == 0.25
+    # Two steps: [0.2, 0.6] and [0.6, 0.2] -> 0.8 * 0.4 + 0.4 * 0.4; dominated and outside points add nothing.
+    points = np.array([[0.2, 0.6], [0.6, 0.2], [0.7, 0.7], [1.5, 0.1]])
+    assert hypervolume_2d(points, (1.0, 1.0)) == 0.8 * 0.4 + 0.4 * 0.4
+    assert hypervolume_2d(np.zeros((0, 2)), (1.0, 1.0)) == 0.0
