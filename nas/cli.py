@@ -158,9 +158,10 @@ def _run_models(args: argparse.Namespace) -> None:
 
 def _run_train(args: argparse.Namespace) -> None:
     from nas.context import build_context, resolve_problem
+    from nas.progress import epoch_progress
 
     problem = resolve_problem(_config(args), data_dir=args.data_dir)
-    context = build_context(problem, results_dir=args.results_dir)
+    context = build_context(problem, results_dir=args.results_dir, progress=epoch_progress())
     source = "cached" if context.baseline.from_cache else "trained"
     print(
         f"baseline {source}: val accuracy {context.baseline.val_accuracy:.4f}, "

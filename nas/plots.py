@@ -87,6 +87,10 @@ def draw_pareto(data: ParetoPlotData, path: Path, title: str) -> None:
         ax.scatter(data.front_x, data.front_y, s=28, c="tab:red", label="Pareto front", zorder=3)
     ax.scatter([data.baseline_x], [data.baseline_y], s=160, marker="*", c="tab:blue", label="uncompressed", zorder=4)
     ax.set_xscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel(data.x_label)
     ax.set_ylabel(data.y_label)
     ax.set_title(title)
@@ -102,10 +106,15 @@ def draw_layer_view(data: LayerViewData, path: Path, title: str) -> None:
     )
     for ax, field in zip(axes[0], LAYER_FIELDS, strict=True):
         matrix = data.values[field]
-        ax.imshow(matrix, aspect="auto", cmap="viridis_r" if field != "channel_keep" else "viridis")
+        # Darker = more compressed in every panel (fewer bits, more sparsity, fewer channels kept).
+        cmap = "viridis" if field in ("weight_bits", "activation_bits", "channel_keep") else "viridis_r"
+        image = ax.imshow(matrix, aspect="auto", cmap=cmap)
+        low, high = image.get_clim()
         for (i, j), value in np.ndenumerate(matrix):
             text = f"{value:g}" if field.endswith("bits") else f"{value:.2f}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="w")
+            shade = (value - low) / (high - low) if high > low else 0.5
+            dark_cell = shade < 0.5 if cmap == "viridis" else shade > 0.5
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="w" if dark_cell else "k")
         ax.set_title(field.replace("_", " "), fontsize=9)
         ax.set_xticks(range(len(data.layers)), data.layers, rotation=60, fontsize=7)
         ax.set_yticks(

@@ -9,6 +9,7 @@ import optuna
 import pandas as pd
 
 from nas.context import build_context, resolve_problem
+from nas.errors import ConfigError
 from nas.pareto import add_test_accuracy, front_frame, trials_frame, write_csv
 from nas.plots import draw_layer_view, draw_pareto, layer_view_data, pareto_plot_data
 from nas.study import default_storage, load_study, study_config, study_dir
@@ -28,8 +29,6 @@ def open_existing(name: str, results_dir: Path, storage: str | None) -> optuna.S
     """Loads a study created by ``nas search`` (default storage under ``results/<study>/``)."""
     directory = study_dir(results_dir, name)
     if storage is None and not (directory / "study.db").exists():
-        from nas.errors import ConfigError
-
         raise ConfigError(f"no study {name!r} under {results_dir}; run `nas search --study {name}` first")
     return load_study(name, storage or default_storage(results_dir, name))
 

@@ -6,17 +6,18 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from latency_models.size import stored_bytes
 from nas.config import SearchConfig
 from nas.context import Problem, SearchContext, build_context
 from nas.errors import ConfigError
 from nas.objective import make_objective
 from nas.objectives import directions
+from nas.progress import epoch_progress
 from search_spaces.space import Candidate
 
 CONFIG_ATTR = "search_config"
@@ -120,7 +121,7 @@ def run_search(
                 f"study {name!r} exists with different settings ({', '.join(changed)}); "
                 "use a new --study name or the original settings"
             )
-    context = build_context(problem, results_dir=results_dir, progress=_train_progress(show_progress))
+    context = build_context(problem, results_dir=results_dir, progress=epoch_progress() if show_progress else None)
     directory.mkdir(parents=True, exist_ok=True)
     done = len(_finished(existing))
     study = open_study(problem.config, name, storage or default_storage(results_dir, name), seed_offset=done)
@@ -168,8 +169,6 @@ def _fail_interrupted(study: optuna.Study) -> None:
 
 
 def _record_baseline(study: optuna.Study, context: SearchContext) -> None:
-    from latency_models.size import stored_bytes
-
     study.set_user_attr(
         "baseline",
         {
@@ -200,18 +199,3 @@ def _best_summary(study: optuna.Study) -> str:
         f"front {len(front)} | best acc {best.values[0]:.3f} @ {best.values[1] / 1000:.1f} KB"
         f" | smallest {smallest.values[1] / 1000:.1f} KB @ {smallest.values[0]:.3f}"
     )
-
-
-def _train_progress(show: bool) -> Any:
-    if not show:
-        return None
-    state: dict[str, tqdm] = {}
-
-    def progress(epoch: int, total: int) -> None:
-        if "bar" not in state:
-            state["bar"] = tqdm(total=total, desc="baseline", unit="epoch", file=sys.stderr, dynamic_ncols=True)
-        state["bar"].update(1)
-        if epoch == total:
-            state["bar"].close()
-
-    return progress
