@@ -3,7 +3,8 @@
 The search simulates channel pruning with masks on full-size tensors; export needs the real thing. ``shrink``
 builds the narrower spec (a conv or dense keeps only its group's kept channels; depthwise convs, adds and pools
 follow their inputs), slices every kernel and bias on both axes, and slices the masks and activation ranges to
-match, so the small network computes exactly what the masked one did.
+match, so the small network computes exactly what the masked one did, with or without its compression
+arrays (the unstructured zeros are written into the kernels).
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def shrink(graph: ModelGraph, params: dict[str, Any], compression: Compression) 
     for layer in graph.compressible:
         out_index = kept[layer.out_group]
         in_index = _input_index(layer, kept)
-        kernel = np.asarray(params[layer.name]["kernel"])
         mask = np.asarray(compression["kernel_mask"][layer.name])
+        kernel = np.asarray(params[layer.name]["kernel"]) * mask  # unstructured zeros are exported as zeros
         new_params[layer.name] = {
             "kernel": _slice_kernel(kernel, layer.op, in_index, out_index),
             "bias": np.asarray(params[layer.name]["bias"])[out_index],

@@ -48,6 +48,9 @@ def test_shrunk_network_computes_what_the_masked_one_did(name, w_bits, a_bits, d
         {"params": small.params}, x, compression=small.compression
     )
     np.testing.assert_allclose(np.asarray(out), np.asarray(masked), rtol=1e-5, atol=1e-5)
+    if w_bits == 32:  # float: the small params alone (no masks, no quantizers) give the same result
+        bare = jax.jit(SpecNet(graph=small.graph, folded=True).apply)({"params": small.params}, x)
+        np.testing.assert_allclose(np.asarray(bare), np.asarray(masked), rtol=1e-5, atol=1e-5)
     # The small tensors hold exactly the weights the size accounting counts.
     counts = kept_channel_counts(graph, candidate)
     for layer in graph.compressible:

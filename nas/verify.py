@@ -1,0 +1,98 @@
+"""Running an exported model in the real LiteRT interpreter: predictions, agreement with JAX, latency.
+
+Two kernel sets are checked, because they disagree in practice: the default (XNNPACK delegate where it applies)
+and the builtin kernels only. Latency is measured on this host (batch 1, after warm-up) and labelled as
+measured; it says nothing about another device.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+from nas.errors import NasError
+
+DELEGATES = {
+    "xnnpack": OpResolverType.AUTO,
+    "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+}
+
+
+class ModelLoadError(NasError):
+    """A ``.tflite`` file is missing, truncated or not a LiteRT model."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Latency:
+    """Measured invoke latency percentiles in milliseconds (provenance: measured on this host)."""
+
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    runs: int
+    threads: int
+    delegate: str
+
+
+def load_interpreter(content: bytes, *, delegate: str = "xnnpack", threads: int = 1) -> Interpreter:
+    """An allocated interpreter for ``content``; raises ``ModelLoadError`` with the reason when it cannot load."""
+    if delegate not in DELEGATES:
+        raise NasError(f"unknown delegate {delegate!r}; use {', '.join(DELEGATES)}")
+    try:
+        interpreter = Interpreter(
+            model_content=content, num_threads=threads, experimental_op_resolver_type=DELEGATES[delegate]
+        )
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(f"not a loadable LiteRT model ({first_line}); re-export it") from None
+    return interpreter
+
+
+def predict_tflite(interpreter: Interpreter, x: np.ndarray) -> np.ndarray:
+    """Top-1 predictions for ``x``, one example per invoke (quantized inputs and outputs handled)."""
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    predictions = np.empty(len(x), np.int64)
+    for i, example in enumerate(x):
+        interpreter.set_tensor(inp["index"], _to_input(example[None], inp))
+        interpreter.invoke()
+        predictions[i] = int(np.argmax(_from_output(interpreter.get_tensor(out["index"]), out)))
+    return predictions
+
+
+def measure_latency(
+    interpreter: Interpreter, example: np.ndarray, *, delegate: str, threads: int, warmup: int = 20, runs: int = 200
+) -> Latency:
+    """Invoke latency percentiles over ``runs`` invokes after ``warmup`` invokes."""
+    inp = interpreter.get_input_details()[0]
+    interpreter.set_tensor(inp["index"], _to_input(example[None], inp))
+    for _ in range(warmup):
+        interpreter.invoke()
+    times = np.empty(runs)
+    for i in range(runs):
+        start = time.perf_counter()
+        interpreter.invoke()
+        times[i] = time.perf_counter() - start
+    p50, p90, p99 = np.percentile(times * 1000, [50, 90, 99])
+    return Latency(
+        p50_ms=float(p50), p90_ms=float(p90), p99_ms=float(p99), runs=runs, threads=threads, delegate=delegate
+    )
+
+
+def _to_input(x: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = detail["dtype"]
+    if np.issubdtype(dtype, np.floating):
+        return x.astype(dtype)
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def _from_output(y: np.ndarray, detail: dict) -> np.ndarray:
+    if np.issubdtype(detail["dtype"], np.floating):
+        return y
+    scale, zero_point = detail["quantization"]
+    return (y.astype(np.float32) - zero_point) * scale
