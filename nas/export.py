@@ -1,24 +1,35 @@
-"""Conversion of a (physically pruned) network to a float ``.tflite`` through Google's LiteRT converter.
+"""Export of a candidate to ``.tflite`` through Google's own LiteRT toolchain.
 
-Path: the folded Flax forward function -> ``jax.export`` -> StableHLO text -> ``litert-converter`` passes ->
-flatbuffer bytes. Tensor names keep the Flax module path (``.../conv1/...``), which is how per-layer
-quantization recipes will find each layer. StableHLO goes through its text form: parsing serialized bytecode in
-the converter's MLIR context crashes (project notes, litert-facts.md).
+1. Float graph: the folded Flax forward function of the physically pruned network -> ``jax.export`` ->
+   StableHLO text -> ``litert-converter`` passes -> flatbuffer. Tensor names keep the Flax module path
+   (``.../conv1/...``), which is how each TFLite op is traced back to its layer. StableHLO goes through its text
+   form: parsing serialized bytecode in the converter's MLIR context crashes (project notes, litert-facts.md).
+2. Precision: ``litert-quantizer`` recipes, one per op, matched by the op's exact output tensor name:
+   static int8 / int16 activations with int4 / int8 weights, weight-only int4 / int8 (float compute, exactly
+   what the search simulated for integer weights with float activations), float16 weight casting. Activation
+   ranges are the ones the JAX fake quantization calibrated, written over the quantizer's own calibration,
+   whose moving-average default clips ranges.
 """
 
 from __future__ import annotations
 
 import gzip
+import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from litert_converter import converter_api_ext
 from litert_converter.mlir import ir, passmanager
 
-from nas.models import SpecNet
+from nas.models import Compression, SpecNet
+from nas.shrink import shrink
+from nas.verify import load_interpreter
 from search_spaces.graph import ModelGraph
+from search_spaces.space import Candidate
 
 SIGNATURE = "serving_default"
 INPUT_NAME = "x"
@@ -69,3 +80,127 @@ def convert_stablehlo(text: str) -> bytes:
 def float_tflite(graph: ModelGraph, params: dict[str, Any]) -> ModelBytes:
     """The float32 ``.tflite`` of a folded network (batch size 1, the deployment shape)."""
     return ModelBytes(content=convert_stablehlo(stablehlo_text(graph, params)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpInfo:
+    """One TFLite op traced back to the graph node it implements."""
+
+    name: str
+    layer: str
+    output: str
+    inputs: tuple[str, ...]
+
+
+def trace_ops(content: bytes, graph: ModelGraph) -> list[OpInfo]:
+    """The ops of a converted model with the node each belongs to (by the node names in its tensor names)."""
+    interpreter = load_interpreter(content, delegate="builtin")
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    patterns = [(layer.name, re.compile(f"/{re.escape(layer.name)}/")) for layer in graph.layers]
+    traced = []
+    for op in interpreter._get_ops_details():  # the interpreter's only op listing
+        if op["op_name"] == "DELEGATE":
+            continue
+        inputs = tuple(names[i] for i in op["inputs"] if i >= 0)
+        output = names[op["outputs"][0]]
+        # The output names the op's own node, except the model output (a signature name): then the latest
+        # node among the inputs (the weights, not the activation that comes from the previous node).
+        layer = next((n for n, p in patterns if p.search(output)), None)
+        layer = layer or next((n for n, p in reversed(patterns) for name in inputs if p.search(name)), None)
+        if layer is not None:
+            traced.append(OpInfo(name=op["op_name"], layer=layer, output=output, inputs=inputs))
+    return traced
+
+
+def activation_bits_of_nodes(graph: ModelGraph, candidate: Candidate) -> dict[str, int]:
+    """Activation bits of every node: a layer's own, or (pools, adds) that of the tensor they read."""
+    bits: dict[str, int] = {"input": 32}
+    for layer in graph.layers:
+        if layer.op in ("conv", "dwconv", "dense"):
+            bits[layer.name] = candidate.policy(layer.name).activation_bits
+        else:
+            bits[layer.name] = bits[layer.inputs[0]]
+    return bits
+
+
+def quantized_tflite(
+    float_model: bytes, graph: ModelGraph, candidate: Candidate, compression: Compression, calibration: Any
+) -> ModelBytes:
+    """Applies the candidate's per-layer precision to ``float_model`` with ``litert-quantizer``.
+
+    ``compression["ranges"]`` (the JAX calibration) sets every activation range; ``calibration`` (a few input
+    examples) only lets the quantizer enumerate the tensors it needs ranges for.
+    """
+    from litert_quantizer import qtyping
+    from litert_quantizer import quantizer as litert_quantizer
+
+    ops = trace_ops(float_model, graph)
+    node_bits = activation_bits_of_nodes(graph, candidate)
+    quantizer = litert_quantizer.Quantizer(bytearray(float_model))
+    configured = False
+    for op in ops:
+        configured |= _add_recipe(quantizer, qtyping, op, graph, candidate, node_bits)
+    if not configured:
+        return ModelBytes(content=float_model)
+    ranges = {key: np.asarray(value, np.float32) for key, value in compression["ranges"].items()}
+    logging.disable(logging.WARNING)  # the quantizer logs per-op notes at warning level
+    try:
+        qsvs = (
+            quantizer.calibrate({SIGNATURE: [{INPUT_NAME: x[None]} for x in calibration]})
+            if (quantizer.need_calibration)
+            else {}
+        )
+        qsvs = _override_ranges(qsvs, ops, graph, ranges, float_model)
+        result = quantizer.quantize(calibration_result=qsvs or None, enable_progress_report=False)
+    finally:
+        logging.disable(logging.NOTSET)
+    return ModelBytes(content=bytes(result.quantized_model))
+
+
+def _add_recipe(quantizer, qtyping, op: OpInfo, graph, candidate, node_bits) -> bool:
+    regex = f"^{re.escape(op.output)};$"  # the quantizer's op scope: output names, each followed by ';'
+    every_op = qtyping.TFLOperationName.ALL_SUPPORTED
+    layer = graph.layer(op.layer)
+    a_bits = node_bits[op.layer]
+    if layer.op not in ("conv", "dwconv", "dense"):
+        if a_bits < 32:
+            quantizer.add_static_config(regex, every_op, activation_num_bits=a_bits, weight_num_bits=8)
+            return True
+        return False
+    w_bits = candidate.policy(op.layer).weight_bits
+    if a_bits < 32:
+        quantizer.add_static_config(regex, every_op, activation_num_bits=a_bits, weight_num_bits=w_bits)
+    elif w_bits <= 8:
+        quantizer.add_weight_only_config(regex, every_op, num_bits=w_bits)
+    elif w_bits == 16:
+        quantizer.add_weight_only_config(regex, every_op, num_bits=16, algorithm_key="float_casting")
+    else:
+        return False
+    return True
+
+
+def _override_ranges(qsvs: dict, ops: list[OpInfo], graph: ModelGraph, ranges: dict, float_model: bytes) -> dict:
+    """Writes the JAX-calibrated ranges over the quantizer's for every activation tensor they describe."""
+    first = graph.compressible[0].name
+    interpreter = load_interpreter(float_model, delegate="builtin")
+    input_name = interpreter.get_input_details()[0]["name"]
+    by_tensor = {input_name: ranges.get(f"{first}/in")}
+    for op in ops:
+        value = ranges.get(f"{op.layer}/out")
+        if value is not None:
+            by_tensor[op.output] = value
+    for name, value in by_tensor.items():
+        if name in qsvs and value is not None:
+            lo, hi = min(float(value[0]), 0.0), max(float(value[1]), 0.0)
+            shape = np.shape(qsvs[name]["min"])
+            qsvs[name] = {"min": np.full(shape, lo, np.float32), "max": np.full(shape, hi, np.float32)}
+    return qsvs
+
+
+def export_candidate(
+    graph: ModelGraph, params: dict[str, Any], compression: Compression, candidate: Candidate, calibration: Any
+) -> ModelBytes:
+    """The ``.tflite`` of a fine-tuned candidate: channels physically removed, per-layer precision applied."""
+    small = shrink(graph, params, compression)
+    float_model = float_tflite(small.graph, small.params)
+    return quantized_tflite(float_model.content, small.graph, candidate, small.compression, calibration)

@@ -82,16 +82,21 @@ class SpecNet(nn.Module):
                 bits[layer.name] = a_bits
                 continue
             bits[layer.name] = bits[layer.inputs[0]]
-            if node.op == "flatten":
-                values[layer.name] = first.reshape(first.shape[0], -1)
-            elif node.op == "max_pool":
-                values[layer.name] = nn.max_pool(first, node.window, node.window, padding=node.padding)
-            else:
-                h = _mean_or_sum(node, [values[i] for i in layer.inputs])
-                values[layer.name] = self._quant(
-                    _activation(node.act, h), bits[layer.name], f"{layer.name}/out", compression, calibrate
+            # The name scope puts the node's name into exported tensor names, where export recipes find it.
+            with jax.named_scope(layer.name):
+                values[layer.name] = self._shape_op(
+                    node, [values[i] for i in layer.inputs], bits[layer.name], compression, calibrate
                 )
         return values[self.graph.layers[-1].name]
+
+    def _shape_op(self, node, inputs, a_bits, compression, calibrate):
+        first = inputs[0]
+        if node.op == "flatten":
+            return first.reshape(first.shape[0], -1)
+        if node.op == "max_pool":
+            return nn.max_pool(first, node.window, node.window, padding=node.padding)
+        h = _activation(node.act, _mean_or_sum(node, inputs))
+        return self._quant(h, a_bits, f"{node.name}/out", compression, calibrate)
 
     def _compressible(self, layer, node, h, compression, train):
         mask = None if compression is None else compression["kernel_mask"][layer.name]

@@ -42,6 +42,17 @@ class LayerSpec:
         return self.output_shape[-1]
 
     @property
+    def runtime_op(self) -> str:
+        """The op kind LiteRT runs for this layer (the key of the runtime support table).
+
+        The converter turns a convolution over a single input channel into a DEPTHWISE_CONV_2D with a channel
+        multiplier, which the runtime treats differently from both a conv and a plain depthwise conv.
+        """
+        if self.op == "conv" and self.input_shape[-1] == 1:
+            return "dwconv_multiplier"
+        return self.op
+
+    @property
     def kernel_shape(self) -> tuple[int, ...]:
         """Shape of the Flax kernel: HWIO for conv, (kh, kw, 1, C) for depthwise, (in, out) for dense."""
         kh, kw = self.kernel

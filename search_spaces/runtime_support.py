@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 WEIGHT_BITS = (4, 8, 16, 32)
 ACTIVATION_BITS = (8, 16, 32)
-OPS = ("dense", "conv", "dwconv")
+OPS = ("dense", "conv", "dwconv", "dwconv_multiplier")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +32,10 @@ def _support(op: str, weight_bits: int, activation_bits: int) -> Support:
         return Support(runs=True, form="float32")
     if weight_bits == 16:
         return Support(runs=True, form="float16 weights + DEQUANTIZE")
+    if weight_bits == 4 and op == "dwconv_multiplier":
+        # Measured here: a single-input-channel conv exported as DEPTHWISE_CONV_2D with a channel multiplier
+        # and int4 weights agreed with the simulation on only 95% of digits test images (int8: 100%).
+        return Support(runs=False, form="none", note="int4 channel-multiplier DEPTHWISE_CONV_2D is wrong")
     if activation_bits == 32:
         if weight_bits == 4 and op == "dwconv":
             return Support(runs=False, form="none", note="int4 hybrid DEPTHWISE_CONV_2D raises an error")

@@ -121,11 +121,13 @@ class SearchSpace:
         rule = next((r for r in self.rules if re.search(r.pattern, layer.name)), None)
         w_bits = rule.weight_bits if rule and rule.weight_bits else self.weight_bits
         a_bits = rule.activation_bits if rule and rule.activation_bits else self.activation_bits
-        precisions = tuple((w, a) for w in sorted(w_bits) for a in sorted(a_bits) if runs_correctly(layer.op, w, a))
+        precisions = tuple(
+            (w, a) for w in sorted(w_bits) for a in sorted(a_bits) if runs_correctly(layer.runtime_op, w, a)
+        )
         if not precisions:
             raise SpecError(
-                f"layer {layer.name!r} ({layer.op}) has no runnable precision: weight bits {w_bits} x activation "
-                f"bits {a_bits}; allow 8-bit weights or float activations for it"
+                f"layer {layer.name!r} ({layer.runtime_op}) has no runnable precision: weight bits {w_bits} x "
+                f"activation bits {a_bits}; allow 8-bit weights or float activations for it"
             )
         return LayerChoices(
             sparsity=rule.sparsity if rule and rule.sparsity else self.sparsity,

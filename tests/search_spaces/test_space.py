@@ -29,7 +29,16 @@ def test_runtime_table_forbids_what_litert_gets_wrong():
         # 16-bit weights are float16; there is no int16-weight kernel to pair with integer activations.
         assert not runs_correctly(op, 16, 8) and not runs_correctly(op, 16, 16)
         assert runs_correctly(op, 16, 32)
-    assert len(SUPPORT) == 3 * 4 * 3
+    assert len(SUPPORT) == 4 * 4 * 3
+    assert not any(runs_correctly("dwconv_multiplier", 4, a) for a in (8, 16, 32))
+
+
+def test_a_single_input_channel_conv_is_treated_as_the_depthwise_conv_litert_makes_of_it():
+    graph = _graph("dscnn")
+    assert graph.layer("stem").runtime_op == "dwconv_multiplier" and graph.layer("pw1").runtime_op == "conv"
+    space = SearchSpace()  # no rules: only the runtime table restricts the stem
+    assert 4 not in {w for w, _ in space.choices_for(graph.layer("stem")).precisions}
+    assert 4 in {w for w, _ in space.choices_for(graph.layer("pw1")).precisions}
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn", "dscnn", "mobilenet_v1", "resnet8"])
@@ -56,13 +65,13 @@ def test_the_search_never_proposes_a_combination_the_runtime_cannot_run(name):
     graph = _graph(name)
     space = SearchSpace().with_model_rules(load_model_spec(name).rules)
     for layer in graph.compressible:
-        assert set(space.choices_for(layer).precisions) <= set(supported_precisions(layer.op))
+        assert set(space.choices_for(layer).precisions) <= set(supported_precisions(layer.runtime_op))
     study = optuna.create_study(directions=["maximize"], sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(30):
         candidate = suggest_candidate(study.ask(), graph, space)
         for layer in graph.compressible:
             policy = candidate.policy(layer.name)
-            assert runs_correctly(layer.op, policy.weight_bits, policy.activation_bits)
+            assert runs_correctly(layer.runtime_op, policy.weight_bits, policy.activation_bits)
 
 
 def test_model_rules_pin_first_and_last_layers_to_at_least_8_bits():
