@@ -179,18 +179,24 @@ def _add_recipe(quantizer, qtyping, op: OpInfo, graph, candidate, node_bits) -> 
     return True
 
 
+def node_ranges(graph: ModelGraph, ranges: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The calibrated range of every node's output; nodes that do not requantize (flatten, max pool) keep the
+    range of the tensor they read, as in the JAX simulation."""
+    result = {"input": ranges[f"{graph.compressible[0].name}/in"]}
+    for layer in graph.layers:
+        result[layer.name] = ranges.get(f"{layer.name}/out", result[layer.inputs[0]])
+    return result
+
+
 def _override_ranges(qsvs: dict, ops: list[OpInfo], graph: ModelGraph, ranges: dict, float_model: bytes) -> dict:
     """Writes the JAX-calibrated ranges over the quantizer's for every activation tensor they describe."""
-    first = graph.compressible[0].name
-    interpreter = load_interpreter(float_model, delegate="builtin")
-    input_name = interpreter.get_input_details()[0]["name"]
-    by_tensor = {input_name: ranges.get(f"{first}/in")}
+    per_node = node_ranges(graph, ranges)
+    input_name = load_interpreter(float_model, delegate="builtin").get_input_details()[0]["name"]
+    by_tensor = {input_name: per_node["input"]}
     for op in ops:
-        value = ranges.get(f"{op.layer}/out")
-        if value is not None:
-            by_tensor[op.output] = value
+        by_tensor[op.output] = per_node[op.layer]
     for name, value in by_tensor.items():
-        if name in qsvs and value is not None:
+        if name in qsvs:
             lo, hi = min(float(value[0]), 0.0), max(float(value[1]), 0.0)
             shape = np.shape(qsvs[name]["min"])
             qsvs[name] = {"min": np.full(shape, lo, np.float32), "max": np.full(shape, hi, np.float32)}

@@ -87,6 +87,7 @@ class SpecNet(nn.Module):
                 values[layer.name] = self._shape_op(
                     node, [values[i] for i in layer.inputs], bits[layer.name], compression, calibrate
                 )
+        self.sow("outputs", "nodes", values)  # every node's output; a no-op unless "outputs" is mutable
         return values[self.graph.layers[-1].name]
 
     def _shape_op(self, node, inputs, a_bits, compression, calibrate):

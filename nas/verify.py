@@ -57,9 +57,9 @@ def predict_tflite(interpreter: Interpreter, x: np.ndarray) -> np.ndarray:
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     predictions = np.empty(len(x), np.int64)
     for i, example in enumerate(x):
-        interpreter.set_tensor(inp["index"], _to_input(example[None], inp))
+        interpreter.set_tensor(inp["index"], quantize_input(example[None], inp))
         interpreter.invoke()
-        predictions[i] = int(np.argmax(_from_output(interpreter.get_tensor(out["index"]), out)))
+        predictions[i] = int(np.argmax(dequantize_output(interpreter.get_tensor(out["index"]), out)))
     return predictions
 
 
@@ -68,7 +68,7 @@ def measure_latency(
 ) -> Latency:
     """Invoke latency percentiles over ``runs`` invokes after ``warmup`` invokes."""
     inp = interpreter.get_input_details()[0]
-    interpreter.set_tensor(inp["index"], _to_input(example[None], inp))
+    interpreter.set_tensor(inp["index"], quantize_input(example[None], inp))
     for _ in range(warmup):
         interpreter.invoke()
     times = np.empty(runs)
@@ -82,7 +82,8 @@ def measure_latency(
     )
 
 
-def _to_input(x: np.ndarray, detail: dict) -> np.ndarray:
+def quantize_input(x: np.ndarray, detail: dict) -> np.ndarray:
+    """``x`` in the interpreter's input type (quantized with the tensor's scale and zero point when integer)."""
     dtype = detail["dtype"]
     if np.issubdtype(dtype, np.floating):
         return x.astype(dtype)
@@ -91,8 +92,9 @@ def _to_input(x: np.ndarray, detail: dict) -> np.ndarray:
     return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
 
 
-def _from_output(y: np.ndarray, detail: dict) -> np.ndarray:
+def dequantize_output(y: np.ndarray, detail: dict) -> np.ndarray:
+    """A tensor read from the interpreter, as float32 values."""
     if np.issubdtype(detail["dtype"], np.floating):
-        return y
+        return y.astype(np.float32)
     scale, zero_point = detail["quantization"]
     return (y.astype(np.float32) - zero_point) * scale

@@ -24,6 +24,7 @@ def _graph(name):
 def test_runtime_table_forbids_what_litert_gets_wrong():
     assert not runs_correctly("dwconv", 4, 16)  # silently wrong in LiteRT 2.3
     assert not runs_correctly("dwconv", 4, 32)  # int4 hybrid depthwise raises
+    assert not runs_correctly("dwconv", 4, 8)  # exported wrong through litert-quantizer (measured)
     assert runs_correctly("conv", 4, 16) and runs_correctly("dense", 4, 32)
     for op in ("dense", "conv", "dwconv"):
         # 16-bit weights are float16; there is no int16-weight kernel to pair with integer activations.
