@@ -112,6 +112,23 @@ def build_parser() -> argparse.ArgumentParser:
     _common(search)
     search.set_defaults(run=_run_search)
 
+    export = sub.add_parser("export", help="export trials to .tflite and verify them in the LiteRT interpreter")
+    export.add_argument("--study", required=True, help="study name")
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("--trial", type=_non_negative_int, action="append", help="trial number (repeatable)")
+    which.add_argument("--pareto", action="store_true", help="every member of the Pareto front")
+    which.add_argument("--knee", action="store_true", help="the knee point of the Pareto front")
+    export.add_argument("--threads", type=_positive_int, default=1, help="interpreter threads for latency (default 1)")
+    export.add_argument("--storage", default=None, help="Optuna storage URL (default: the study's sqlite file)")
+    _common(export)
+    export.set_defaults(run=_run_export)
+
+    verify = sub.add_parser("verify", help="re-run the interpreter checks on a .tflite file")
+    verify.add_argument("model", type=Path, help="the .tflite file")
+    verify.add_argument("--dataset", default=None, help="test data (default: the study's dataset, else digits)")
+    verify.add_argument("--threads", type=_positive_int, default=1, help="interpreter threads (default 1)")
+    verify.set_defaults(run=_run_verify)
+
     for name, helptext, runner in (
         ("pareto", "write trials.csv and front.csv (front with test accuracy) and print the front", _run_pareto),
         ("plot", "draw pareto.png and layers.png for a study", _run_plot),
@@ -214,6 +231,54 @@ def _run_plot(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _print_checks(label: str, record: dict) -> None:
+    for check in record["kernels"]:
+        agreement = "n/a" if check["agreement"] is None else f"{check['agreement']:.4f}"
+        latency = check["latency"]
+        print(
+            f"{label} [{check['delegate']:7s}] accuracy {check['accuracy']:.4f} agreement {agreement} "
+            f"latency p50/p90/p99 {latency['p50_ms']:.3f}/{latency['p90_ms']:.3f}/{latency['p99_ms']:.3f} ms "
+            f"{'ok' if check['passed'] else 'FAILED'}"
+        )
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from nas.deploy import export_trials
+
+    records = export_trials(
+        args.study,
+        None if args.pareto or args.knee else args.trial,
+        results_dir=args.results_dir,
+        storage=args.storage,
+        threads=args.threads,
+        knee=args.knee,
+    )
+    for record in records:
+        print(
+            f"trial {record['trial']}: {record['model']} ({record['file_bytes']} B, gzip {record['gzip_bytes']} B), "
+            f"JAX test accuracy {record['jax_test_accuracy']:.4f}"
+        )
+        _print_checks(f"  trial {record['trial']}", record)
+        if not record["passed"]:
+            print(f"  first divergent layer: {record.get('first_divergent_layer')}")
+    failed = [r["trial"] for r in records if not r["passed"]]
+    if failed:
+        print(f"nas export: error: verification failed for trials {failed} (see verification.json)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from nas.deploy import verify_file
+
+    record = verify_file(args.model, dataset_source=args.dataset, threads=args.threads)
+    _print_checks(str(args.model), record)
+    if not record["passed"]:
+        print(f"nas verify: error: {args.model} does not match its JAX model", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``nas``; returns the exit code (2 for bad input, with a one-line message)."""
     args = build_parser().parse_args(argv)
@@ -221,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        args.run(args)
+        code = args.run(args)
     except USER_ERRORS as err:
         print(f"nas {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -231,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

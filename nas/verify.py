@@ -21,6 +21,10 @@ DELEGATES = {
 }
 
 
+ACCURACY_TOLERANCE = 0.005
+AGREEMENT_MINIMUM = 0.99
+
+
 class ModelLoadError(NasError):
     """A ``.tflite`` file is missing, truncated or not a LiteRT model."""
 
@@ -98,3 +102,38 @@ def dequantize_output(y: np.ndarray, detail: dict) -> np.ndarray:
         return y.astype(np.float32)
     scale, zero_point = detail["quantization"]
     return (y.astype(np.float32) - zero_point) * scale
+
+
+@dataclass(frozen=True, kw_only=True)
+class KernelCheck:
+    """One kernel set's run of an exported model on the test split."""
+
+    delegate: str
+    accuracy: float
+    agreement: float | None
+    latency: Latency
+
+    def passed(self, jax_accuracy: float | None) -> bool:
+        """|accuracy - JAX accuracy| <= 0.5 points and top-1 agreement >= 99% (True without a reference)."""
+        if jax_accuracy is None or self.agreement is None:
+            return True
+        return abs(self.accuracy - jax_accuracy) <= ACCURACY_TOLERANCE and self.agreement >= AGREEMENT_MINIMUM
+
+
+def check_kernels(
+    content: bytes, x: np.ndarray, y: np.ndarray, reference: np.ndarray | None, *, threads: int = 1
+) -> list[KernelCheck]:
+    """Accuracy, agreement with ``reference`` predictions, and latency, with XNNPACK and with builtin kernels."""
+    checks = []
+    for delegate in DELEGATES:
+        interpreter = load_interpreter(content, delegate=delegate, threads=threads)
+        predictions = predict_tflite(interpreter, x)
+        checks.append(
+            KernelCheck(
+                delegate=delegate,
+                accuracy=float((predictions == y).mean()),
+                agreement=None if reference is None else float((predictions == reference).mean()),
+                latency=measure_latency(interpreter, x[0], delegate=delegate, threads=threads),
+            )
+        )
+    return checks
