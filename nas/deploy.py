@@ -20,7 +20,7 @@ from nas.checkpoint import atomic_write_bytes
 from nas.context import SearchContext, build_context, resolve_problem
 from nas.errors import ConfigError
 from nas.export import export_candidate
-from nas.finetune import predict
+from nas.finetune import logits
 from nas.layer_diff import compare_layers, first_divergence
 from nas.objective import load_trial_weights, trial_path
 from nas.objectives import OBJECTIVE_TERMS
@@ -28,7 +28,7 @@ from nas.pareto import front_frame, trials_frame
 from nas.report import open_existing
 from nas.shrink import shrink
 from nas.study import study_config, study_dir
-from nas.verify import check_kernels
+from nas.verify import Reference, check_kernels
 from search_spaces.space import suggest_candidate
 
 CALIBRATION_EXAMPLES = 32
@@ -82,13 +82,13 @@ def export_trial(
     candidate = suggest_candidate(optuna.trial.FixedTrial(trial.params), graph, context.problem.space)
     params, compression = load_trial_weights(trial_path(directory, number))
     model = export_candidate(graph, params, compression, candidate, dataset.x_train[:CALIBRATION_EXAMPLES])
-    reference = predict(context.trainer, params, compression, dataset.x_test)
-    jax_accuracy = float((reference == dataset.y_test).mean())
+    reference = Reference(logits=logits(context.trainer, params, compression, dataset.x_test), labels=dataset.y_test)
+    jax_accuracy = float((reference.logits.argmax(1) == dataset.y_test).mean())
     checks = check_kernels(model.content, dataset.x_test, dataset.y_test, reference, threads=threads)
-    passed = all(check.passed(jax_accuracy) for check in checks)
+    passed = all(check.passed for check in checks)
     path = directory / "models" / f"trial-{number}.tflite"
     atomic_write_bytes(path, lambda handle: handle.write(model.content))
-    atomic_write_bytes(reference_path(path), lambda handle: np.save(handle, reference))
+    atomic_write_bytes(reference_path(path), lambda handle: np.save(handle, reference.logits))
     metrics = trial.user_attrs.get("metrics", {})
     record = {
         "trial": number,
@@ -104,7 +104,7 @@ def export_trial(
             "provenance": "exact size accounting of the constants (graph structure not counted)",
         },
         "jax_test_accuracy": jax_accuracy,
-        "kernels": [{**asdict(check), "passed": check.passed(jax_accuracy)} for check in checks],
+        "kernels": [{**asdict(check), "passed": check.passed} for check in checks],
         "latency_provenance": "measured on this host, LiteRT Python interpreter, batch 1",
     }
     if not passed:
@@ -118,8 +118,8 @@ def export_trial(
 
 
 def reference_path(model_path: Path) -> Path:
-    """Where the JAX test-split predictions of an exported model are kept (for ``nas verify``)."""
-    return model_path.with_suffix(".jax_predictions.npy")
+    """Where the JAX test-split outputs of an exported model are kept (for ``nas verify``)."""
+    return model_path.with_suffix(".jax_logits.npy")
 
 
 def verify_file(path: Path, *, dataset_source: str | None, threads: int = 1) -> dict[str, Any]:
@@ -134,7 +134,8 @@ def verify_file(path: Path, *, dataset_source: str | None, threads: int = 1) -> 
     record = _record_of(path)
     source = dataset_source or (record or {}).get("dataset") or "digits"
     dataset = load_dataset(source)
-    reference = np.load(reference_path(path)) if reference_path(path).exists() else None
+    stored = reference_path(path)
+    reference = Reference(logits=np.load(stored), labels=dataset.y_test) if stored.exists() else None
     jax_accuracy = None if record is None else record["jax_test_accuracy"]
     checks = check_kernels(content, dataset.x_test, dataset.y_test, reference, threads=threads)
     return {
@@ -142,8 +143,8 @@ def verify_file(path: Path, *, dataset_source: str | None, threads: int = 1) -> 
         "dataset": source,
         "reference": "JAX fake-quant predictions of the same candidate" if reference is not None else None,
         "jax_test_accuracy": jax_accuracy,
-        "passed": all(check.passed(jax_accuracy) for check in checks),
-        "kernels": [{**asdict(check), "passed": check.passed(jax_accuracy)} for check in checks],
+        "passed": all(check.passed for check in checks),
+        "kernels": [{**asdict(check), "passed": check.passed} for check in checks],
     }
 
 

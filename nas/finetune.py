@@ -45,7 +45,7 @@ class Trainer:
     optimizer: optax.GradientTransformation
     start: Callable[..., Any]
     train_step: Callable[..., Any]
-    predict_batch: Callable[..., Any]
+    logits_batch: Callable[..., Any]
     calibrate_batch: Callable[..., Any]
     trace_counts: Counter = field(default_factory=Counter)
 
@@ -73,9 +73,9 @@ def make_trainer(graph: ModelGraph, config: FinetuneConfig) -> Trainer:
         params = apply_masks(optax.apply_updates(params, updates), compression)
         return params, opt_state, loss
 
-    def predict_batch(params, compression, x):
+    def logits_batch(params, compression, x):
         counts["predict"] += 1
-        return jnp.argmax(model.apply({"params": params}, x, compression=compression), axis=-1)
+        return model.apply({"params": params}, x, compression=compression)
 
     def calibrate_batch(params, compression, x):
         counts["calibrate"] += 1
@@ -88,7 +88,7 @@ def make_trainer(graph: ModelGraph, config: FinetuneConfig) -> Trainer:
         optimizer=optimizer,
         start=jax.jit(start),
         train_step=jax.jit(train_step, donate_argnums=(0, 1)),
-        predict_batch=jax.jit(predict_batch),
+        logits_batch=jax.jit(logits_batch),
         calibrate_batch=jax.jit(calibrate_batch),
         trace_counts=counts,
     )
@@ -101,15 +101,20 @@ def calibrate(trainer: Trainer, params: dict[str, Any], compression: Compression
     return with_ranges(compression, ranges)
 
 
-def predict(trainer: Trainer, params: dict[str, Any], compression: Compression, x: np.ndarray) -> np.ndarray:
-    """Predicted labels for ``x``, in fixed-size (padded) batches so one compilation serves any length."""
+def logits(trainer: Trainer, params: dict[str, Any], compression: Compression, x: np.ndarray) -> np.ndarray:
+    """Model outputs for ``x``, in fixed-size (padded) batches so one compilation serves any length."""
     batch = trainer.config.eval_batch_size
     out = []
     for start in range(0, len(x), batch):
         chunk = x[start : start + batch]
         padded = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-        out.append(np.asarray(trainer.predict_batch(params, compression, jnp.asarray(padded)))[: len(chunk)])
-    return np.concatenate(out) if out else np.zeros((0,), np.int32)
+        out.append(np.asarray(trainer.logits_batch(params, compression, jnp.asarray(padded)))[: len(chunk)])
+    return np.concatenate(out) if out else np.zeros((0, trainer.graph.num_classes), np.float32)
+
+
+def predict(trainer: Trainer, params: dict[str, Any], compression: Compression, x: np.ndarray) -> np.ndarray:
+    """Predicted labels for ``x`` (the first class among equal top outputs)."""
+    return logits(trainer, params, compression, x).argmax(axis=1)
 
 
 def finetune(

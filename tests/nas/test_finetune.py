@@ -26,7 +26,7 @@ def test_one_compilation_serves_every_trial(cnn_graph, cnn_baseline, cnn_trainer
         assert dict(cnn_trainer.trace_counts) == {"start": 1, "calibrate": 1, "train_step": 1, "predict": 1}
     assert len(seen) > 3  # the trials really differed in precision
     assert cnn_trainer.train_step._cache_size() == 1
-    assert cnn_trainer.predict_batch._cache_size() == 1
+    assert cnn_trainer.logits_batch._cache_size() == 1
 
 
 def test_finetuning_keeps_pruned_weights_at_zero_and_recovers_accuracy(

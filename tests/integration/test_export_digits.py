@@ -1,0 +1,90 @@
+"""Whole-model parity on digits, and the export / verify commands end to end."""
+
+from __future__ import annotations
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nas.cli import main
+from nas.compression import build_compression
+from nas.export import export_candidate
+from nas.finetune import FinetuneConfig, finetune, logits, make_trainer
+from nas.verify import Reference, check_kernels
+from search_spaces.space import Candidate, LayerPolicy
+
+pytestmark = pytest.mark.slow
+
+
+def _uniform(graph, w, a, sparsity=0.0, keep=1.0, **overrides):
+    def policy(name):
+        w_bits, a_bits = overrides.get(name, (w, a))
+        return LayerPolicy(sparsity=sparsity, channel_keep=keep, weight_bits=w_bits, activation_bits=a_bits)
+
+    return Candidate(policies=tuple((layer.name, policy(layer.name)) for layer in graph.compressible))
+
+
+CANDIDATES = {
+    "fp32": lambda g: _uniform(g, 32, 32),
+    "uniform int8": lambda g: _uniform(g, 8, 8),
+    "int16 activations": lambda g: _uniform(g, 8, 16),
+    "mixed int4/int8/fp16": lambda g: _uniform(g, 8, 8, conv1=(16, 32), conv2=(4, 8), fc=(8, 8)),
+    "50% sparse + channel pruned": lambda g: _uniform(g, 8, 8, sparsity=0.5, keep=0.5),
+}
+
+
+@pytest.mark.parametrize("label", sorted(CANDIDATES))
+def test_whole_model_parity_on_digits(label, cnn_graph, cnn_baseline, digits):
+    trainer = make_trainer(cnn_graph, FinetuneConfig())  # the default K, as in a search
+    candidate = CANDIDATES[label](cnn_graph)
+    compression = build_compression(cnn_graph, cnn_baseline.params, candidate)
+    params, compression = finetune(
+        trainer, cnn_baseline.params, compression, jnp.asarray(digits.x_train), jnp.asarray(digits.y_train), seed=0
+    )
+    reference = Reference(logits=logits(trainer, params, compression, digits.x_test), labels=digits.y_test)
+    low, high = reference.accuracy_bounds
+    assert high - low < 0.02  # ties are rare enough that the JAX accuracy is well defined
+    model = export_candidate(cnn_graph, params, compression, candidate, digits.x_train[:32])
+    for check in check_kernels(model.content, digits.x_test, digits.y_test, reference):
+        assert low - 0.005 <= check.accuracy <= high + 0.005, (check.delegate, check.accuracy, low, high)
+        assert check.agreement >= 0.99, (check.delegate, check.agreement)
+        assert check.passed
+
+
+def test_export_and_verify_commands(tmp_path, capsys):
+    results = tmp_path / "results"
+    quick = ["--epochs", "10", "--steps", "30", "--no-progress", "--results-dir", str(results)]
+    assert main(["search", "--study", "ex", "--trials", "3", *quick]) == 0
+    assert main(["export", "--study", "ex", "--knee", "--results-dir", str(results)]) == 0
+    records = json.loads((results / "ex" / "verification.json").read_text())
+    (record,) = records.values()
+    path = results / "ex" / "models" / f"trial-{record['trial']}.tflite"
+    assert record["passed"] and path.read_bytes()[4:8] == b"TFL3"
+    assert {k["delegate"] for k in record["kernels"]} == {"xnnpack", "builtin"}
+    assert all(k["latency"]["p50_ms"] > 0 for k in record["kernels"])
+    capsys.readouterr()
+    assert main(["verify", str(path)]) == 0
+    assert "agreement 1.0000" in capsys.readouterr().out or "agreement 0.99" in capsys.readouterr().out
+
+    truncated = tmp_path / "truncated.tflite"
+    truncated.write_bytes(path.read_bytes()[:1000])
+    assert main(["verify", str(truncated)]) == 2
+    assert "not a loadable LiteRT model" in capsys.readouterr().err
+    assert main(["export", "--study", "ex", "--trial", "42", "--results-dir", str(results)]) == 2
+
+
+def test_the_pruned_export_is_physically_smaller_and_gzips_smaller(cnn_graph, cnn_baseline, digits):
+    dense = _uniform(cnn_graph, 8, 8)
+    sparse = _uniform(cnn_graph, 8, 8, sparsity=0.6)
+    pruned = _uniform(cnn_graph, 8, 8, keep=0.5)
+    sizes = {}
+    for label, candidate in (("dense", dense), ("sparse", sparse), ("pruned", pruned)):
+        compression = build_compression(cnn_graph, cnn_baseline.params, candidate)
+        params = {k: {n: np.asarray(v) for n, v in layer.items()} for k, layer in cnn_baseline.params.items()}
+        model = export_candidate(cnn_graph, params, compression, candidate, digits.x_train[:16])
+        sizes[label] = (model.file_bytes, model.gzip_bytes)
+    assert abs(sizes["sparse"][0] - sizes["dense"][0]) < 64  # zeros stored densely, as TFLite does
+    assert sizes["sparse"][1] < 0.8 * sizes["dense"][1]
+    assert sizes["pruned"][0] < 0.5 * sizes["dense"][0]
