@@ -18,6 +18,7 @@ import pandas as pd
 
 from nas.checkpoint import atomic_write_bytes
 from nas.context import SearchContext, build_context, resolve_problem
+from nas.data import load_dataset
 from nas.errors import ConfigError
 from nas.export import export_candidate
 from nas.finetune import logits
@@ -28,7 +29,7 @@ from nas.pareto import front_frame, trials_frame
 from nas.report import open_existing
 from nas.shrink import shrink
 from nas.study import study_config, study_dir
-from nas.verify import Reference, check_kernels
+from nas.verify import ModelLoadError, Reference, check_kernels
 from search_spaces.space import suggest_candidate
 
 CALIBRATION_EXAMPLES = 32
@@ -108,13 +109,20 @@ def export_trial(
         "latency_provenance": "measured on this host, LiteRT Python interpreter, batch 1",
     }
     if not passed:
-        small = shrink(graph, params, compression)
-        diffs = compare_layers(model.content, small.graph, small.params, small.compression, dataset.x_test[:64])
-        divergent = first_divergence(diffs)
-        record["layers"] = [asdict(d) | {"steps": d.steps} for d in diffs]
-        record["first_divergent_layer"] = None if divergent is None else divergent.layer
+        record.update(_divergence_report(model.content, graph, params, compression, dataset.x_test[:64]))
     _merge_record(directory / "verification.json", record)
     return record
+
+
+def _divergence_report(content: bytes, graph, params, compression, x: np.ndarray) -> dict[str, Any]:
+    """Per-layer output comparison of a failed export, naming the first layer that diverges."""
+    small = shrink(graph, params, compression)
+    diffs = compare_layers(content, small.graph, small.params, small.compression, x)
+    divergent = first_divergence(diffs)
+    return {
+        "layers": [asdict(d) | {"steps": d.steps} for d in diffs],
+        "first_divergent_layer": None if divergent is None else divergent.layer,
+    }
 
 
 def reference_path(model_path: Path) -> Path:
@@ -124,9 +132,6 @@ def reference_path(model_path: Path) -> Path:
 
 def verify_file(path: Path, *, dataset_source: str | None, threads: int = 1) -> dict[str, Any]:
     """Re-runs the checks on any ``.tflite``: against the JAX predictions when the file was exported here."""
-    from nas.data import load_dataset
-    from nas.verify import ModelLoadError
-
     try:
         content = path.read_bytes()
     except OSError as err:
