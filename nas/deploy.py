@@ -109,12 +109,12 @@ def export_trial(
         "latency_provenance": "measured on this host, LiteRT Python interpreter, batch 1",
     }
     if not passed:
-        record.update(_divergence_report(model.content, graph, params, compression, dataset.x_test[:64]))
+        record.update(divergence_report(model.content, graph, params, compression, dataset.x_test[:64]))
     _merge_record(directory / "verification.json", record)
     return record
 
 
-def _divergence_report(content: bytes, graph, params, compression, x: np.ndarray) -> dict[str, Any]:
+def divergence_report(content: bytes, graph, params, compression, x: np.ndarray) -> dict[str, Any]:
     """Per-layer output comparison of a failed export, naming the first layer that diverges."""
     small = shrink(graph, params, compression)
     diffs = compare_layers(content, small.graph, small.params, small.compression, x)

@@ -10,8 +10,10 @@ import pytest
 
 from nas.cli import main
 from nas.compression import build_compression
-from nas.export import export_candidate
+from nas.deploy import divergence_report
+from nas.export import export_candidate, float_tflite, quantized_tflite
 from nas.finetune import FinetuneConfig, finetune, logits, make_trainer
+from nas.shrink import shrink
 from nas.verify import Reference, check_kernels
 from search_spaces.space import Candidate, LayerPolicy
 
@@ -88,3 +90,31 @@ def test_the_pruned_export_is_physically_smaller_and_gzips_smaller(cnn_graph, cn
     assert abs(sizes["sparse"][0] - sizes["dense"][0]) < 64  # zeros stored densely, as TFLite does
     assert sizes["sparse"][1] < 0.8 * sizes["dense"][1]
     assert sizes["pruned"][0] < 0.5 * sizes["dense"][0]
+
+
+def test_a_diverging_export_fails_and_names_the_first_divergent_layer(cnn_graph, cnn_baseline, digits):
+    trainer = make_trainer(cnn_graph, FinetuneConfig(steps=30))
+    candidate = _uniform(cnn_graph, 8, 8)
+    compression = build_compression(cnn_graph, cnn_baseline.params, candidate)
+    params, compression = finetune(
+        trainer, cnn_baseline.params, compression, jnp.asarray(digits.x_train), jnp.asarray(digits.y_train), seed=0
+    )
+    reference = Reference(logits=logits(trainer, params, compression, digits.x_test), labels=digits.y_test)
+    # A real export whose conv2 output range is a tenth of the calibrated one: conv2 saturates in LiteRT.
+    small = shrink(cnn_graph, params, compression)
+    broken_ranges = {
+        **small.compression["ranges"],
+        "conv2/out": np.asarray(small.compression["ranges"]["conv2/out"]) * 0.1,
+    }
+    content = quantized_tflite(
+        float_tflite(small.graph, small.params).content,
+        small.graph,
+        candidate,
+        {**small.compression, "ranges": broken_ranges},
+        digits.x_train[:16],
+    ).content
+    checks = check_kernels(content, digits.x_test, digits.y_test, reference)
+    assert not any(check.passed for check in checks)
+    report = divergence_report(content, cnn_graph, params, compression, digits.x_test[:64])
+    assert report["first_divergent_layer"] == "conv2"
+    assert [layer["layer"] for layer in report["layers"]][:2] == ["conv1", "conv2"]
