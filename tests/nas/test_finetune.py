@@ -3,7 +3,7 @@ import optuna
 
 from nas.compression import build_compression
 from nas.evaluate import evaluate
-from nas.finetune import finetune
+from nas.finetune import FinetuneConfig, finetune, make_trainer
 from search_spaces.space import Candidate, LayerPolicy, SearchSpace, suggest_candidate
 
 
@@ -12,8 +12,9 @@ def _pruned(graph, sparsity=0.5, keep=0.5, w=8, a=8):
     return Candidate(policies=tuple((layer.name, policy) for layer in graph.compressible))
 
 
-def test_one_compilation_serves_every_trial(cnn_graph, cnn_baseline, cnn_trainer, digits, digits_on_device):
+def test_one_compilation_serves_every_trial(cnn_graph, cnn_baseline, digits, digits_on_device):
     x, y = digits_on_device
+    cnn_trainer = make_trainer(cnn_graph, FinetuneConfig(steps=3))  # its own: other tests share the fixture
     space = SearchSpace().with_model_rules(cnn_graph.spec.rules)
     study = optuna.create_study(directions=["maximize"], sampler=optuna.samplers.RandomSampler(seed=3))
     seen = set()
