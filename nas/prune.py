@@ -3,7 +3,8 @@
 - Structured: each prunable channel group keeps its highest-ranked channels, ranked by the L1 or L2 norm of
   every filter that writes the group (all producers of a residual group together, so adds stay consistent).
 - Unstructured: within the weights that survive channel pruning, the ``round(sparsity * n)`` smallest
-  magnitudes are zeroed, so the measured sparsity of the stored tensor equals the request up to one weight.
+  magnitudes are zeroed, so the measured sparsity of the stored tensor equals the request up to one weight
+  (each kept channel keeps at least its largest weight; see ``magnitude_mask``).
 """
 
 from __future__ import annotations
@@ -52,13 +53,26 @@ def structural_mask(layer: LayerSpec, group_masks: dict[int, np.ndarray]) -> np.
 
 
 def magnitude_mask(weights: np.ndarray, keep: np.ndarray, sparsity: float) -> np.ndarray:
-    """``keep`` with the ``round(sparsity * keep.sum())`` smallest-magnitude kept weights removed."""
-    kept_index = np.flatnonzero(keep)
-    count = int(sparsity * kept_index.size + 0.5)
-    mask = keep.copy().reshape(-1)
+    """``keep`` with the ``round(sparsity * keep.sum())`` smallest-magnitude kept weights removed.
+
+    The largest weight of every output channel (last axis) that channel pruning kept is never removed: a
+    channel without weights is a pruned channel (that is channel pruning's job), and an all-zero channel has
+    no per-channel quantization scale, so its bias cannot be quantized (int32 / int64 overflow in LiteRT).
+    Only when a request would empty channels (e.g. 90% of a 3x3 depthwise filter) is the measured sparsity
+    lower than requested: at most ``1 - kept channels / kept weights``.
+    """
+    flat_weights = np.abs(weights).reshape(-1, weights.shape[-1])
+    flat_keep = keep.reshape(-1, keep.shape[-1])
+    protected = np.zeros_like(flat_keep)
+    live = np.flatnonzero(flat_keep.any(axis=0))
+    strongest = np.argmax(np.where(flat_keep, flat_weights, -1.0), axis=0)
+    protected[strongest[live], live] = True
+    candidates = np.flatnonzero((flat_keep & ~protected).reshape(-1))
+    count = min(int(sparsity * flat_keep.sum() + 0.5), candidates.size)
+    mask = flat_keep.copy().reshape(-1)
     if count:
-        order = np.argsort(np.abs(weights.reshape(-1)[kept_index]), kind="stable")
-        mask[kept_index[order[:count]]] = False
+        order = np.argsort(flat_weights.reshape(-1)[candidates], kind="stable")
+        mask[candidates[order[:count]]] = False
     return mask.reshape(keep.shape)
 
 
