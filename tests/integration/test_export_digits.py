@@ -6,6 +6,7 @@ import json
 
 import jax.numpy as jnp
 import numpy as np
+import optuna
 import pytest
 
 from nas.cli import main
@@ -14,8 +15,11 @@ from nas.deploy import divergence_report
 from nas.export import export_candidate, float_tflite, quantized_tflite
 from nas.finetune import FinetuneConfig, finetune, logits, make_trainer
 from nas.shrink import shrink
+from nas.train import TrainConfig, train_baseline
 from nas.verify import Reference, check_kernels
-from search_spaces.space import Candidate, LayerPolicy
+from search_spaces.graph import analyze
+from search_spaces.space import Candidate, LayerPolicy, SearchSpace, suggest_candidate
+from search_spaces.spec import load_model_spec
 
 pytestmark = pytest.mark.slow
 
@@ -118,3 +122,21 @@ def test_a_diverging_export_fails_and_names_the_first_divergent_layer(cnn_graph,
     report = divergence_report(content, cnn_graph, params, compression, digits.x_test[:64])
     assert report["first_divergent_layer"] == "conv2"
     assert [layer["layer"] for layer in report["layers"]][:2] == ["conv1", "conv2"]
+
+
+@pytest.mark.parametrize("family", ["mlp", "dscnn", "resnet8", "mobilenet_v1"])
+def test_a_searched_candidate_of_every_family_exports_and_verifies(family, digits, results_dir):
+    graph = analyze(load_model_spec(family), digits.input_shape, digits.num_classes)
+    baseline = train_baseline(graph, digits, TrainConfig(epochs=15), results_dir=results_dir)
+    trainer = make_trainer(graph, FinetuneConfig(steps=100))
+    space = SearchSpace().with_model_rules(graph.spec.rules)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    candidate = suggest_candidate(study.ask(), graph, space)
+    compression = build_compression(graph, baseline.params, candidate)
+    params, compression = finetune(
+        trainer, baseline.params, compression, jnp.asarray(digits.x_train), jnp.asarray(digits.y_train), seed=0
+    )
+    reference = Reference(logits=logits(trainer, params, compression, digits.x_test), labels=digits.y_test)
+    model = export_candidate(graph, params, compression, candidate, digits.x_train[:32])
+    for check in check_kernels(model.content, digits.x_test, digits.y_test, reference):
+        assert check.passed, (check.delegate, check.accuracy, reference.accuracy_bounds, check.agreement)
