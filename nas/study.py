@@ -54,7 +54,7 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
             import scipy  # noqa: F401
             import torch  # noqa: F401
         except ImportError:
-            raise ConfigError("the gp sampler needs torch and scipy: pip install torch scipy") from None
+            raise ConfigError("the gp sampler needs PyTorch: pip install -e '.[gp]' (or use tpe)") from None
         return optuna.samplers.GPSampler(seed=seed)
     raise ConfigError(f"unknown sampler {name!r}; use tpe, nsga2, random or gp")
 
