@@ -163,7 +163,11 @@ def _finished(study: optuna.Study | None) -> list[optuna.trial.FrozenTrial]:
 
 
 def _fail_interrupted(study: optuna.Study) -> None:
-    """Trials left RUNNING by an interrupted run can never finish: mark them failed so they do not linger."""
+    """Trials left RUNNING by an interrupted run can never finish: mark them failed so they do not linger.
+
+    Optuna's public route (``fail_stale_trials``) needs heartbeats, which SQLite studies here do not run; the
+    storage call is the one it makes.
+    """
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
 
