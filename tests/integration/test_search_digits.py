@@ -167,3 +167,15 @@ def test_user_npz_dataset_runs_a_search(tmp_path, capsys):
     )
     assert code == 0, err
     assert "2 trials run" in out
+
+
+def test_any_optuna_storage_url_can_hold_the_study(tmp_path, capsys):
+    results = tmp_path / "results"
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    argv = ["--study", "url", "--results-dir", str(results), "--storage", url]
+    assert main(["search", "--trials", "2", *QUICK, *argv]) == 0
+    assert (tmp_path / "elsewhere.db").exists() and not (results / "url" / "study.db").exists()
+    assert main(["search", "--trials", "3", *QUICK, *argv]) == 0
+    assert len(optuna.load_study(study_name="url", storage=url).trials) == 3
+    assert main(["pareto", *argv]) == 0
+    assert (results / "url" / "front.csv").exists()

@@ -54,3 +54,16 @@ def test_hypervolume_of_hand_made_fronts():
     points = np.array([[0.2, 0.6], [0.6, 0.2], [0.7, 0.7], [1.5, 0.1]])
     assert hypervolume_2d(points, (1.0, 1.0)) == 0.8 * 0.4 + 0.4 * 0.4
     assert hypervolume_2d(np.zeros((0, 2)), (1.0, 1.0)) == 0.0
+
+
+def test_knee_point_is_the_member_farthest_from_the_line_between_the_ends():
+    from nas.deploy import knee_point
+
+    front = pd.DataFrame(
+        {
+            "number": [10, 11, 12, 13],
+            "accuracy": [0.50, 0.90, 0.93, 0.95],
+            "stored_bytes": [1000.0, 2000.0, 6000.0, 10000.0],
+        }
+    )
+    assert knee_point(front, ("accuracy", "stored_bytes")) == 11
