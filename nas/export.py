@@ -25,6 +25,7 @@ import numpy as np
 from litert_converter import converter_api_ext
 from litert_converter.mlir import ir, passmanager
 
+from nas.errors import ConfigError
 from nas.models import Compression, SpecNet
 from nas.shrink import shrink
 from nas.verify import load_interpreter
@@ -143,6 +144,7 @@ def quantized_tflite(
     if not configured:
         return ModelBytes(content=float_model)
     ranges = {key: np.asarray(value, np.float32) for key, value in compression["ranges"].items()}
+    _require_calibrated(ranges, node_bits)
     logging.disable(logging.WARNING)  # the quantizer logs per-op notes at warning level
     try:
         qsvs = (
@@ -155,6 +157,16 @@ def quantized_tflite(
     finally:
         logging.disable(logging.NOTSET)
     return ModelBytes(content=bytes(result.quantized_model))
+
+
+def _require_calibrated(ranges: dict[str, np.ndarray], node_bits: dict[str, int]) -> None:
+    """Refuses ranges that were never calibrated: the quantizer would silently give every integer activation a
+    scale of 1e-9 and the exported model would output noise."""
+    if min(node_bits.values()) < 32 and all(not np.any(value) for value in ranges.values()):
+        raise ConfigError(
+            "the candidate's activation ranges are all zero (never calibrated); "
+            "calibrate or fine-tune it (nas.finetune.calibrate / finetune) before exporting"
+        )
 
 
 def _add_recipe(quantizer, qtyping, op: OpInfo, graph, candidate, node_bits) -> bool:

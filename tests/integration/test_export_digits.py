@@ -12,8 +12,9 @@ import pytest
 from nas.cli import main
 from nas.compression import build_compression
 from nas.deploy import divergence_report
+from nas.errors import ConfigError
 from nas.export import export_candidate, float_tflite, quantized_tflite
-from nas.finetune import FinetuneConfig, finetune, logits, make_trainer
+from nas.finetune import FinetuneConfig, calibrate, finetune, logits, make_trainer
 from nas.shrink import shrink
 from nas.train import TrainConfig, train_baseline
 from nas.verify import Reference, check_kernels
@@ -72,7 +73,8 @@ def test_export_and_verify_commands(tmp_path, capsys):
     assert all(k["latency"]["p50_ms"] > 0 for k in record["kernels"])
     capsys.readouterr()
     assert main(["verify", str(path)]) == 0
-    assert "agreement 1.0000" in capsys.readouterr().out or "agreement 0.99" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "agreement 1.0000" in printed or "agreement 0.99" in printed
 
     truncated = tmp_path / "truncated.tflite"
     truncated.write_bytes(path.read_bytes()[:1000])
@@ -81,19 +83,30 @@ def test_export_and_verify_commands(tmp_path, capsys):
     assert main(["export", "--study", "ex", "--trial", "42", "--results-dir", str(results)]) == 2
 
 
-def test_the_pruned_export_is_physically_smaller_and_gzips_smaller(cnn_graph, cnn_baseline, digits):
+def test_the_pruned_export_is_physically_smaller_and_gzips_smaller(cnn_graph, cnn_baseline, cnn_trainer, digits):
     dense = _uniform(cnn_graph, 8, 8)
     sparse = _uniform(cnn_graph, 8, 8, sparsity=0.6)
     pruned = _uniform(cnn_graph, 8, 8, keep=0.5)
     sizes = {}
     for label, candidate in (("dense", dense), ("sparse", sparse), ("pruned", pruned)):
         compression = build_compression(cnn_graph, cnn_baseline.params, candidate)
+        compression = calibrate(cnn_trainer, cnn_baseline.params, compression, digits.x_train)
         params = {k: {n: np.asarray(v) for n, v in layer.items()} for k, layer in cnn_baseline.params.items()}
         model = export_candidate(cnn_graph, params, compression, candidate, digits.x_train[:16])
         sizes[label] = (model.file_bytes, model.gzip_bytes)
     assert abs(sizes["sparse"][0] - sizes["dense"][0]) < 64  # zeros stored densely, as TFLite does
     assert sizes["sparse"][1] < 0.8 * sizes["dense"][1]
     assert sizes["pruned"][0] < 0.5 * sizes["dense"][0]
+
+
+def test_exporting_uncalibrated_activation_ranges_is_refused(cnn_graph, cnn_baseline, digits):
+    candidate = _uniform(cnn_graph, 8, 8)
+    compression = build_compression(cnn_graph, cnn_baseline.params, candidate)  # ranges still [0, 0]
+    with pytest.raises(ConfigError, match="never calibrated"):
+        export_candidate(cnn_graph, cnn_baseline.params, compression, candidate, digits.x_train[:16])
+    weight_only = _uniform(cnn_graph, 8, 32)  # float activations need no ranges
+    model = export_candidate(cnn_graph, cnn_baseline.params, compression, weight_only, digits.x_train[:16])
+    assert model.content[4:8] == b"TFL3"
 
 
 def test_a_diverging_export_fails_and_names_the_first_divergent_layer(cnn_graph, cnn_baseline, digits):
