@@ -1,10 +1,12 @@
-"""Export and verification of five reference candidates of the default problem (small CNN, digits).
+"""Export and verification of six reference candidates of the default problem (small CNN, digits).
 
-For each candidate (fp32, uniform int8, int16 activations, mixed int4/int8/fp16, 50% sparse + channel pruned):
+For each candidate (fp32, uniform int8, int16 activations, weight-only int8, mixed int4/int8/fp16, 50% sparse +
+channel pruned):
 fine-tune with the default K from the default baseline, export through litert-converter / litert-quantizer,
 verify in the LiteRT interpreter with XNNPACK and builtin kernels. Reports export and verification seconds,
-file and gzip bytes beside the predicted stored bytes, accuracies, agreement and measured latency (batch 1,
-1 thread, median / p90 / p99 of 200 invokes after 20 warm-ups).
+file and gzip bytes beside the predicted stored bytes, runtime tensor memory (read from the builtin-kernel
+interpreter's allocations), accuracies, agreement and measured latency (batch 1, 1 thread, median / p90 / p99 of
+200 invokes after 20 warm-ups).
 
 Usage: python benchmarks/export.py    Writes results/benchmarks/export.json.
 """
@@ -24,6 +26,8 @@ from nas.config import SearchConfig
 from nas.context import build_context, resolve_problem
 from nas.export import export_candidate
 from nas.finetune import finetune, logits
+from nas.runtime_memory import PROVENANCE as MEMORY_PROVENANCE
+from nas.runtime_memory import tensor_memory
 from nas.verify import Reference, check_kernels
 from search_spaces.space import Candidate, LayerPolicy
 
@@ -47,6 +51,7 @@ def main() -> None:
         "fp32": _candidate(graph, 32, 32),
         "uniform_int8": _candidate(graph, 8, 8),
         "int16_activations": _candidate(graph, 8, 16),
+        "weight_only_int8": _candidate(graph, 8, 32),
         "mixed_int4_int8_fp16": _candidate(graph, 8, 8, conv1=(16, 32), conv2=(4, 8), fc=(8, 8)),
         "sparse50_channel_pruned": _candidate(graph, 8, 8, sparsity=0.5, keep=0.5),
     }
@@ -68,6 +73,7 @@ def main() -> None:
             "file_bytes": model.file_bytes,
             "gzip_bytes": model.gzip_bytes,
             "predicted_stored_bytes": stored_bytes(graph, candidate),
+            "runtime_tensor_bytes": tensor_memory(model.content).runtime_bytes,
             "jax_test_accuracy": round(float((reference.logits.argmax(1) == data.y_test).mean()), 4),
             "passed": all(c.passed for c in checks),
             **{
@@ -88,6 +94,7 @@ def main() -> None:
         "dataset": "digits",
         "test_examples": len(data.x_test),
         "latency_provenance": "measured on this host: LiteRT 2.3 Python interpreter, batch 1, 1 thread",
+        "runtime_memory_provenance": MEMORY_PROVENANCE,
         "all_passed": all(m["passed"] for m in models.values()),
         "models": models,
     }

@@ -240,6 +240,11 @@ def _print_checks(label: str, record: dict) -> None:
             f"latency p50/p90/p99 {latency['p50_ms']:.3f}/{latency['p90_ms']:.3f}/{latency['p99_ms']:.3f} ms "
             f"{'ok' if check['passed'] else 'FAILED'}"
         )
+    memory = record["runtime_memory"]
+    print(
+        f"{label} runtime tensor memory {memory['runtime_bytes']} B "
+        f"(largest tensor {memory['largest_tensor_bytes']} B; measured, builtin kernels)"
+    )
 
 
 def _run_export(args: argparse.Namespace) -> int:

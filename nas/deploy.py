@@ -27,6 +27,7 @@ from nas.objective import load_trial_weights, trial_path
 from nas.objectives import OBJECTIVE_TERMS
 from nas.pareto import front_frame, trials_frame
 from nas.report import open_existing
+from nas.runtime_memory import tensor_memory
 from nas.shrink import shrink
 from nas.study import study_config, study_dir
 from nas.verify import ModelLoadError, Reference, check_kernels
@@ -107,6 +108,7 @@ def export_trial(
         "jax_test_accuracy": jax_accuracy,
         "kernels": [{**asdict(check), "passed": check.passed} for check in checks],
         "latency_provenance": "measured on this host, LiteRT Python interpreter, batch 1",
+        "runtime_memory": asdict(tensor_memory(model.content)),
     }
     if not passed:
         record.update(divergence_report(model.content, graph, params, compression, dataset.x_test[:64]))
@@ -150,6 +152,7 @@ def verify_file(path: Path, *, dataset_source: str | None, threads: int = 1) -> 
         "jax_test_accuracy": jax_accuracy,
         "passed": all(check.passed for check in checks),
         "kernels": [{**asdict(check), "passed": check.passed} for check in checks],
+        "runtime_memory": asdict(tensor_memory(content)),
     }
 
 

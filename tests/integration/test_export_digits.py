@@ -71,10 +71,14 @@ def test_export_and_verify_commands(tmp_path, capsys):
     assert record["passed"] and path.read_bytes()[4:8] == b"TFL3"
     assert {k["delegate"] for k in record["kernels"]} == {"xnnpack", "builtin"}
     assert all(k["latency"]["p50_ms"] > 0 for k in record["kernels"])
+    assert record["runtime_memory"]["runtime_bytes"] > 0 and record["runtime_memory"]["provenance"].startswith(
+        "measured"
+    )
     capsys.readouterr()
     assert main(["verify", str(path)]) == 0
     printed = capsys.readouterr().out
     assert "agreement 1.0000" in printed or "agreement 0.99" in printed
+    assert f"runtime tensor memory {record['runtime_memory']['runtime_bytes']} B" in printed
 
     truncated = tmp_path / "truncated.tflite"
     truncated.write_bytes(path.read_bytes()[:1000])
