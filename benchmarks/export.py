@@ -20,15 +20,16 @@ from pathlib import Path
 import jax.numpy as jnp
 import optuna
 
+from latency_models.runtime_memory import PROVENANCE as MEMORY_PROVENANCE
+from latency_models.runtime_memory import tensor_memory
 from latency_models.size import stored_bytes
-from nas.compression import build_compression
+from nas.compress.compression import build_compression
 from nas.config import SearchConfig
-from nas.context import build_context, resolve_problem
-from nas.export import export_candidate
-from nas.finetune import finetune, logits
-from nas.runtime_memory import PROVENANCE as MEMORY_PROVENANCE
-from nas.runtime_memory import tensor_memory
-from nas.verify import Reference, check_kernels
+from nas.deploy.export import export_candidate
+from nas.deploy.verify import Reference, check_kernels
+from nas.provenance import run_provenance
+from nas.search.context import build_context, resolve_problem
+from nas.training.finetune import finetune, logits
 from search_spaces.space import Candidate, LayerPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +82,7 @@ def main() -> None:
                 for c in checks
                 for key, value in (
                     ("accuracy", round(c.accuracy, 4)),
-                    ("agreement", round(c.agreement, 4)),
+                    ("agreement", None if c.agreement is None else round(c.agreement, 4)),
                     ("latency_p50_ms", round(c.latency.p50_ms, 4)),
                     ("latency_p90_ms", round(c.latency.p90_ms, 4)),
                     ("latency_p99_ms", round(c.latency.p99_ms, 4)),
@@ -97,6 +98,7 @@ def main() -> None:
         "runtime_memory_provenance": MEMORY_PROVENANCE,
         "all_passed": all(m["passed"] for m in models.values()),
         "models": models,
+        "provenance": run_provenance(),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=1))

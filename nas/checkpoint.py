@@ -1,13 +1,17 @@
-"""Saving nested dicts of arrays as ``.npz`` (no pickle), atomically, so a crash never leaves half a file."""
+"""Saving nested dicts of arrays as ``.npz`` (no pickle), atomically, so a crash never leaves half a file.
+
+``atomic_write_bytes`` is re-exported for the pipeline's other writers."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from latency_models.files import atomic_write_bytes
+
+__all__ = ["atomic_write_bytes", "flatten_tree", "load_tree", "save_tree", "unflatten_tree"]
 
 SEPARATOR = "|"
 
@@ -36,23 +40,10 @@ def unflatten_tree(flat: dict[str, np.ndarray]) -> dict[str, Any]:
     return tree
 
 
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Calls ``write(handle)`` on a temporary file beside ``path`` and renames it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_tree(path: Path, tree: dict[str, Any]) -> None:
     """Writes a nested dict of arrays to ``path`` (.npz) atomically."""
     flat = flatten_tree(tree)
-    atomic_write_bytes(path, lambda handle: np.savez(handle, **flat))
+    atomic_write_bytes(path, lambda handle: np.savez(handle, **flat))  # type: ignore[arg-type]  # numpy's stub
 
 
 def load_tree(path: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from nas.errors import USER_ERRORS
+from nas.objectives import OBJECTIVE_TERMS
 
 DESCRIPTION = "Hardware-aware compression search (per-layer sparsity x mixed precision) for JAX/Flax models."
 
@@ -29,6 +30,13 @@ def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
 
 
@@ -94,13 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--steps", type=_non_negative_int, default=None, help="fine-tuning steps per trial (default: 300)"
     )
-    search.add_argument("--max-size-kb", type=float, default=None, help="size budget (constraint) in KB")
     search.add_argument(
-        "--size-metric",
-        choices=("stored", "compressed"),
-        default="stored",
-        help="size objective: bytes the .tflite stores, or entropy-coded bytes (default: stored)",
+        "--objectives",
+        default="accuracy,stored_bytes",
+        help="comma-separated terms, accuracy first, then one or more costs: "
+        f"{', '.join(OBJECTIVE_TERMS)} (default: accuracy,stored_bytes)",
     )
+    for flag, (unit, applies_to) in budget_flags().items():
+        search.add_argument(
+            flag, type=float, default=None, help=f"budget (constraint) in {unit} on {' or '.join(applies_to)}"
+        )
     search.add_argument("--space", type=Path, default=None, help="search space JSON (grids, bits, rules)")
     search.add_argument(
         "--channel-norm",
@@ -127,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("model", type=Path, help="the .tflite file")
     verify.add_argument("--dataset", default=None, help="test data (default: the study's dataset, else digits)")
     verify.add_argument("--threads", type=_positive_int, default=1, help="interpreter threads (default 1)")
+    verify.add_argument(
+        "--min-accuracy",
+        type=_fraction,
+        default=None,
+        help="judge test accuracy against this minimum (0-1); needed for a model exported elsewhere",
+    )
     verify.set_defaults(run=_run_verify)
 
     for name, helptext, runner in (
@@ -142,11 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace):
-    from nas.config import DEFAULT_SAMPLER, SearchConfig, load_space_file
-    from nas.finetune import FinetuneConfig
-    from nas.train import TrainConfig
+    from nas.config import DEFAULT_SAMPLER, FinetuneConfig, SearchConfig, TrainConfig, load_space_file
 
-    size_term = "compressed_bytes" if getattr(args, "size_metric", "stored") == "compressed" else "stored_bytes"
+    objectives = tuple(name.strip() for name in getattr(args, "objectives", "accuracy,stored_bytes").split(","))
     steps = getattr(args, "steps", None)
     space = getattr(args, "space", None)
     return SearchConfig(
@@ -154,14 +169,38 @@ def _config(args: argparse.Namespace):
         width_multiplier=args.width,
         dataset=args.dataset,
         space=load_space_file(space) if space else None,
-        objectives=("accuracy", size_term),
-        max_size_kb=getattr(args, "max_size_kb", None),
+        objectives=objectives,
+        budgets=_budgets(args, objectives),
         channel_norm=getattr(args, "channel_norm", "l2"),
         sampler=getattr(args, "sampler", None) or DEFAULT_SAMPLER,
         seed=args.seed,
         train=TrainConfig(epochs=args.epochs, seed=args.seed),
         finetune=FinetuneConfig() if steps is None else FinetuneConfig(steps=steps),
     )
+
+
+def budget_flags() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Each budget flag with its unit and the terms it can bound (in registry order)."""
+    flags: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for term in OBJECTIVE_TERMS.values():
+        if term.budget_flag:
+            unit, names = flags.get(term.budget_flag, (term.unit, ()))
+            flags[term.budget_flag] = (unit, (*names, term.name))
+    return flags
+
+
+def _budgets(args: argparse.Namespace, objectives: tuple[str, ...]) -> dict[str, float]:
+    """Budget flags as limits in raw units, each on the first objective it can bound (else its first term)."""
+    from nas.objectives import term
+
+    budgets = {}
+    for flag, (_, names) in budget_flags().items():
+        shown = getattr(args, flag.removeprefix("--").replace("-", "_"), None)
+        if shown is None:
+            continue
+        name = next((o for o in objectives if o in names), names[0])
+        budgets[name] = term(name).to_raw(shown) if shown > 0 else shown
+    return budgets
 
 
 def _run_models(args: argparse.Namespace) -> None:
@@ -174,8 +213,8 @@ def _run_models(args: argparse.Namespace) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> None:
-    from nas.context import build_context, resolve_problem
     from nas.progress import epoch_progress
+    from nas.search.context import build_context, resolve_problem
 
     problem = resolve_problem(_config(args), data_dir=args.data_dir)
     context = build_context(problem, results_dir=args.results_dir, progress=epoch_progress())
@@ -187,9 +226,10 @@ def _run_train(args: argparse.Namespace) -> None:
 
 
 def _run_search(args: argparse.Namespace) -> None:
-    from nas.context import resolve_problem
-    from nas.pareto import front_frame, trials_frame
-    from nas.study import check_study_name, run_search
+    from nas.analysis.pareto import front_frame, trials_frame
+    from nas.paths import check_study_name
+    from nas.search.context import resolve_problem
+    from nas.search.study import run_search
 
     check_study_name(args.study)
     problem = resolve_problem(_config(args), data_dir=args.data_dir)
@@ -212,33 +252,37 @@ def _run_search(args: argparse.Namespace) -> None:
 
 
 def _run_pareto(args: argparse.Namespace) -> None:
-    from nas.report import pareto_report
+    from nas.analysis.report import pareto_report
 
     report = pareto_report(args.study, results_dir=args.results_dir, storage=args.storage)
-    columns = [
-        c
-        for c in ("number", "accuracy", "test_accuracy", "stored_bytes", "compressed_bytes")
-        if c in report.front.columns
-    ]
+    columns = [c for c in ("number", "accuracy", "test_accuracy", *report.objectives[1:]) if c in report.front.columns]
     print(report.front[columns].to_string(index=False) if not report.front.empty else "no feasible trial yet")
     print(f"wrote {report.trials_csv} ({len(report.trials)} trials) and {report.front_csv}")
 
 
 def _run_plot(args: argparse.Namespace) -> None:
-    from nas.report import plot_report
+    from nas.analysis.report import plot_report
 
     for path in plot_report(args.study, results_dir=args.results_dir, storage=args.storage):
         print(f"wrote {path}")
 
 
+def _status(check: dict) -> str:
+    if check["passed"]:
+        return "ok"
+    return "accuracy not judged" if check["bar"] is None else "FAILED"
+
+
 def _print_checks(label: str, record: dict) -> None:
     for check in record["kernels"]:
         agreement = "n/a" if check["agreement"] is None else f"{check['agreement']:.4f}"
+        if check["agreement"] is None and check["kernel_agreement"] is not None:
+            agreement = f"{check['kernel_agreement']:.4f} with xnnpack"
         latency = check["latency"]
         print(
             f"{label} [{check['delegate']:7s}] accuracy {check['accuracy']:.4f} agreement {agreement} "
             f"latency p50/p90/p99 {latency['p50_ms']:.3f}/{latency['p90_ms']:.3f}/{latency['p99_ms']:.3f} ms "
-            f"{'ok' if check['passed'] else 'FAILED'}"
+            f"{_status(check)}"
         )
     memory = record["runtime_memory"]
     print(
@@ -248,7 +292,7 @@ def _print_checks(label: str, record: dict) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from nas.deploy import export_trials
+    from nas.deploy.study_export import export_trials
 
     records = export_trials(
         args.study,
@@ -274,12 +318,21 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    from nas.deploy import verify_file
+    from nas.deploy.study_export import verify_file
 
-    record = verify_file(args.model, dataset_source=args.dataset, threads=args.threads)
+    record = verify_file(args.model, dataset_source=args.dataset, threads=args.threads, min_accuracy=args.min_accuracy)
     _print_checks(str(args.model), record)
+    for item in record["not_checked"]:
+        print(f"{args.model} not checked: {item}")
+    if record["accuracy_judged_against"] is None:
+        print(
+            f"nas verify: error: {args.model} is not verified: nothing to judge its accuracy against "
+            "(pass --min-accuracy)",
+            file=sys.stderr,
+        )
+        return 1
     if not record["passed"]:
-        print(f"nas verify: error: {args.model} does not match its JAX model", file=sys.stderr)
+        print(f"nas verify: error: {args.model} fails against {record['accuracy_judged_against']}", file=sys.stderr)
         return 1
     return 0
 

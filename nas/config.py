@@ -8,9 +8,38 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
-from nas.finetune import FinetuneConfig
-from nas.objectives import OBJECTIVE_TERMS, SIZE_TERMS
-from nas.train import TrainConfig
+from nas.objectives import ACCURACY, SIZE_TERMS, cost_terms, term
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Baseline training hyper-parameters."""
+
+    epochs: int = 60
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinetuneConfig:
+    """Fine-tuning hyper-parameters (the defaults were chosen by ``benchmarks/search_throughput.py``)."""
+
+    steps: int = 300
+    batch_size: int = 128
+    learning_rate: float = 2e-2
+    calibration_size: int = 512
+    eval_batch_size: int = 512
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError("steps must be >= 0, batch_size >= 1 and learning_rate > 0")
+
 
 SAMPLERS = ("tpe", "nsga2", "random", "gp")
 DEFAULT_SAMPLER = "tpe"
@@ -25,7 +54,7 @@ class SearchConfig:
     dataset: str = "digits"
     space: dict[str, Any] | None = None
     objectives: tuple[str, ...] = ("accuracy", "stored_bytes")
-    max_size_kb: float | None = None
+    budgets: dict[str, float] = field(default_factory=dict)
     channel_norm: str = "l2"
     sampler: str = DEFAULT_SAMPLER
     seed: int = 0
@@ -33,20 +62,28 @@ class SearchConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def __post_init__(self) -> None:
-        unknown = [o for o in self.objectives if o not in OBJECTIVE_TERMS]
-        if unknown:
-            raise ConfigError(f"unknown objective {unknown[0]!r}; use {', '.join(OBJECTIVE_TERMS)}")
-        if "accuracy" not in self.objectives or len(self.objectives) < 2:
-            raise ConfigError("objectives must include accuracy and at least one cost term, e.g. accuracy,stored_bytes")
+        for name in (*self.objectives, *self.budgets):
+            term(name)  # unknown names raise, listing the known ones
+        if len(set(self.objectives)) != len(self.objectives):
+            raise ConfigError(f"objectives {','.join(self.objectives)} name a term twice")
+        if self.objectives[:1] != (ACCURACY,) or not cost_terms(self.objectives):
+            raise ConfigError("objectives must start with accuracy and name a cost term, e.g. accuracy,stored_bytes")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"unknown sampler {self.sampler!r}; use one of {', '.join(SAMPLERS)}")
-        if self.max_size_kb is not None and self.max_size_kb <= 0:
-            raise ConfigError(f"--max-size-kb must be positive, got {self.max_size_kb}")
+        for name, limit in self.budgets.items():
+            if name == ACCURACY or not limit > 0:
+                flag = term(name).budget_flag or name
+                raise ConfigError(f"{flag} must be a positive cost budget, got {term(name).display(limit):g}")
 
     @property
     def size_term(self) -> str:
-        """The size objective the budget applies to (the first size term among the objectives)."""
+        """The size term a size budget applies to: the first size objective, else the stored size."""
         return next((o for o in self.objectives if o in SIZE_TERMS), "stored_bytes")
+
+    @property
+    def cost_objectives(self) -> tuple[str, ...]:
+        """The objectives other than accuracy."""
+        return cost_terms(self.objectives)
 
     def to_json(self) -> str:
         """Canonical JSON form, stored as a study attribute."""
@@ -57,6 +94,10 @@ class SearchConfig:
         """Inverse of ``to_json``."""
         raw = json.loads(text)
         raw["objectives"] = tuple(raw["objectives"])
+        legacy_size_kb = raw.pop("max_size_kb", None)  # studies created before budgets were generic
+        if legacy_size_kb is not None:
+            size = next((o for o in raw["objectives"] if o in SIZE_TERMS), "stored_bytes")
+            raw["budgets"] = {size: term(size).to_raw(legacy_size_kb)}
         raw["train"] = TrainConfig(**raw["train"])
         raw["finetune"] = FinetuneConfig(**raw["finetune"])
         known = {f.name for f in fields(cls)}

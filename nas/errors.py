@@ -1,5 +1,6 @@
 """The project's error hierarchy: domain failures that the CLI reports in one line with exit code 2."""
 
+from latency_models.errors import CostModelError
 from search_spaces.errors import SpecError
 
 
@@ -15,4 +16,4 @@ class ConfigError(NasError):
     """A flag or option is invalid or contradicts an existing study."""
 
 
-USER_ERRORS = (NasError, SpecError)
+USER_ERRORS = (NasError, SpecError, CostModelError)

@@ -1,57 +1,133 @@
-"""Objective terms: named figures of a trial's result, each with a direction and a provenance.
+"""Objective terms: the named figures a study can optimize or bound, each with a direction, a unit and a provenance.
 
-A study optimizes a list of term names (``accuracy`` plus one or more cost terms). Device latency and energy
-terms plug in here as more entries of ``OBJECTIVE_TERMS``; nothing else in the search changes.
+This registry is the one place that knows which figures exist. Studies, budgets, the trials table, the
+progress bar, plots and the knee point all iterate over it, so a new cost term (device latency, energy, RAM,
+flash) is one more entry here plus the code that computes its metric.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
+
+from nas.errors import ConfigError
+
+Direction = Literal["maximize", "minimize"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class ObjectiveTerm:
-    """One objective: how to read it from a trial's metrics, which way is better, and how it was obtained."""
+    """One figure of a trial: where it is read from, which way is better, how it is shown and bounded.
+
+    Attributes:
+        name: the term's name in configs, flags and tables.
+        metric: the key of the trial's metrics that holds the raw value (bytes, ms, mJ, a fraction).
+        direction: ``"maximize"`` or ``"minimize"``.
+        label: axis and column label, without the unit.
+        unit: unit of the displayed value.
+        scale: displayed value = raw value x ``scale`` (bytes -> KB is 1e-3).
+        provenance: how the figure is obtained when a trial does not record its own (measured / exact / ...).
+        budget_flag: the ``nas search`` option that bounds it (``--max-...``) in displayed units, if any.
+    """
 
     name: str
-    direction: str
+    metric: str
+    direction: Direction
     label: str
+    unit: str
+    scale: float = 1.0
     provenance: str
-    read: Callable[[Mapping[str, float]], float]
+    budget_flag: str | None = None
 
+    @property
+    def axis_label(self) -> str:
+        """Label with its unit, for plots and tables."""
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+    def display(self, raw: float) -> float:
+        """The raw value in displayed units."""
+        return raw * self.scale
+
+    def to_raw(self, shown: float) -> float:
+        """A value given in displayed units (a budget flag) in raw units."""
+        return shown / self.scale
+
+    def format(self, raw: float) -> str:
+        """``"12.3 KB"``-style text of a raw value."""
+        if self.unit == "":
+            return f"{raw:.3f}"
+        return f"{self.display(raw):.4g} {self.unit}"
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b``."""
+        return a > b if self.direction == "maximize" else a < b
+
+
+ACCURACY = "accuracy"
 
 OBJECTIVE_TERMS: dict[str, ObjectiveTerm] = {
-    "accuracy": ObjectiveTerm(
-        name="accuracy",
-        direction="maximize",
-        label="validation accuracy",
-        provenance="measured",
-        read=lambda m: m["val_accuracy"],
-    ),
-    "stored_bytes": ObjectiveTerm(
-        name="stored_bytes",
-        direction="minimize",
-        label="stored size (KB)",
-        provenance="exact",
-        read=lambda m: m["stored_bytes"],
-    ),
-    "compressed_bytes": ObjectiveTerm(
-        name="compressed_bytes",
-        direction="minimize",
-        label="entropy-coded size (KB)",
-        provenance="exact",
-        read=lambda m: m["compressed_bytes"],
-    ),
+    term.name: term
+    for term in (
+        ObjectiveTerm(
+            name=ACCURACY,
+            metric="val_accuracy",
+            direction="maximize",
+            label="validation accuracy",
+            unit="",
+            provenance="measured",
+        ),
+        ObjectiveTerm(
+            name="stored_bytes",
+            metric="stored_bytes",
+            direction="minimize",
+            label="stored size",
+            unit="KB",
+            scale=1e-3,
+            provenance="exact",
+            budget_flag="--max-size-kb",
+        ),
+        ObjectiveTerm(
+            name="compressed_bytes",
+            metric="compressed_bytes",
+            direction="minimize",
+            label="entropy-coded size",
+            unit="KB",
+            scale=1e-3,
+            provenance="exact",
+            budget_flag="--max-size-kb",
+        ),
+    )
 }
 SIZE_TERMS = ("stored_bytes", "compressed_bytes")
 
 
-def directions(names: tuple[str, ...]) -> list[str]:
+def term(name: str) -> ObjectiveTerm:
+    """The term called ``name``; an unknown name lists the known ones."""
+    try:
+        return OBJECTIVE_TERMS[name]
+    except KeyError:
+        raise ConfigError(f"unknown objective {name!r}; use {', '.join(OBJECTIVE_TERMS)}") from None
+
+
+def cost_terms(names: Sequence[str]) -> tuple[str, ...]:
+    """The cost terms among ``names`` (every term but accuracy), in order."""
+    return tuple(name for name in names if name != ACCURACY)
+
+
+def directions(names: Sequence[str]) -> list[Direction]:
     """Optuna study directions for the named terms."""
-    return [OBJECTIVE_TERMS[name].direction for name in names]
+    return [term(name).direction for name in names]
 
 
-def objective_values(names: tuple[str, ...], metrics: Mapping[str, float]) -> tuple[float, ...]:
+def objective_values(names: Sequence[str], metrics: Mapping[str, float]) -> tuple[float, ...]:
     """The values a trial returns to Optuna, in the order of ``names``."""
-    return tuple(float(OBJECTIVE_TERMS[name].read(metrics)) for name in names)
+    return tuple(float(metrics[term(name).metric]) for name in names)
+
+
+def budget_violations(budgets: Mapping[str, float], metrics: Mapping[str, float]) -> dict[str, float]:
+    """Per budgeted term, how far the metric exceeds its limit as a fraction of the limit (<= 0: within).
+
+    Relative violations keep terms of different units comparable inside Optuna's constraint handling.
+    """
+    return {name: (float(metrics[term(name).metric]) - limit) / limit for name, limit in sorted(budgets.items())}

@@ -172,7 +172,7 @@ def _pair(item: dict[str, Any], key: str, default: int) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, int) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, int) and v >= 1 for v in pair):
         raise SpecError(f"node {item.get('name')!r}: {key} must be a positive int or a pair of them")
-    return pair  # type: ignore[return-value]
+    return pair
 
 
 def _spec_to_dict(spec: ModelSpec) -> dict[str, Any]:

@@ -7,13 +7,23 @@ from pathlib import Path
 import jax.numpy as jnp
 import pytest
 
-from nas.data import Dataset, load_dataset
-from nas.finetune import FinetuneConfig, make_trainer
-from nas.train import Baseline, TrainConfig, train_baseline
+from nas.compress.numerics import strict_numerics
+from nas.config import FinetuneConfig, TrainConfig
+from nas.training.data import Dataset, load_dataset
+from nas.training.finetune import make_trainer
+from nas.training.train import Baseline, train_baseline
 from search_spaces.graph import ModelGraph, analyze
 from search_spaces.spec import load_model_spec
 
 QUICK_TRAIN = TrainConfig(epochs=10)
+
+
+@pytest.fixture
+def strict_jax_numerics():
+    """Strict dtype promotion and rank promotion errors for a test body that calls our array code directly
+    (the model's forward pass is strict by itself, ``nas/compress/numerics.py``)."""
+    with strict_numerics():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import jax.numpy as jnp
 import numpy as np
@@ -10,14 +11,15 @@ import optuna
 import pytest
 
 from nas.cli import main
-from nas.compression import build_compression
-from nas.deploy import divergence_report
+from nas.compress.compression import build_compression
+from nas.compress.shrink import shrink
+from nas.config import FinetuneConfig, TrainConfig
+from nas.deploy.export import export_candidate, float_tflite, quantized_tflite
+from nas.deploy.study_export import divergence_report
+from nas.deploy.verify import Reference, check_kernels
 from nas.errors import ConfigError
-from nas.export import export_candidate, float_tflite, quantized_tflite
-from nas.finetune import FinetuneConfig, calibrate, finetune, logits, make_trainer
-from nas.shrink import shrink
-from nas.train import TrainConfig, train_baseline
-from nas.verify import Reference, check_kernels
+from nas.training.finetune import calibrate, finetune, logits, make_trainer
+from nas.training.train import train_baseline
 from search_spaces.graph import analyze
 from search_spaces.space import Candidate, LayerPolicy, SearchSpace, suggest_candidate
 from search_spaces.spec import load_model_spec
@@ -64,7 +66,10 @@ def test_export_and_verify_commands(tmp_path, capsys):
     results = tmp_path / "results"
     quick = ["--epochs", "10", "--steps", "30", "--no-progress", "--results-dir", str(results)]
     assert main(["search", "--study", "ex", "--trials", "3", *quick]) == 0
+    shutil.rmtree(results / "baselines")  # export and pareto use saved trials: they must not retrain it
     assert main(["export", "--study", "ex", "--knee", "--results-dir", str(results)]) == 0
+    assert main(["pareto", "--study", "ex", "--results-dir", str(results)]) == 0
+    assert not (results / "baselines").exists()
     records = json.loads((results / "ex" / "verification.json").read_text())
     (record,) = records.values()
     path = results / "ex" / "models" / f"trial-{record['trial']}.tflite"
@@ -79,6 +84,19 @@ def test_export_and_verify_commands(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "agreement 1.0000" in printed or "agreement 0.99" in printed
     assert f"runtime tensor memory {record['runtime_memory']['runtime_bytes']} B" in printed
+
+    # A copy without its JAX predictions or export record: nothing to judge its accuracy against.
+    stranger = tmp_path / "elsewhere" / "model.tflite"
+    stranger.parent.mkdir()
+    stranger.write_bytes(path.read_bytes())
+    capsys.readouterr()
+    assert main(["verify", str(stranger)]) == 1
+    out, err = capsys.readouterr()
+    assert "not checked: top-1 agreement with the JAX model" in out and "with xnnpack" in out
+    assert "is not verified" in err and "--min-accuracy" in err and len(err.strip().splitlines()) == 1
+    assert main(["verify", str(stranger), "--min-accuracy", "0.5"]) == 0
+    assert main(["verify", str(stranger), "--min-accuracy", "0.999"]) == 1
+    assert "fails against --min-accuracy 0.999" in capsys.readouterr().err
 
     truncated = tmp_path / "truncated.tflite"
     truncated.write_bytes(path.read_bytes()[:1000])

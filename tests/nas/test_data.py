@@ -4,8 +4,8 @@ import struct
 import numpy as np
 import pytest
 
-from nas.data import _download, load_dataset, read_idx
 from nas.errors import DataError
+from nas.training.data import _download, load_dataset, read_idx
 
 
 def _rows(x):
@@ -96,6 +96,11 @@ def test_npz_files_load_and_bad_ones_are_named(tmp_path):
     broken.write_bytes(good.read_bytes()[:100])
     with pytest.raises(DataError, match=r"not a readable \.npz"):
         load_dataset(str(broken))
+    single = tmp_path / "one.npz"
+    with single.open("wb") as handle:
+        np.save(handle, np.zeros(3))
+    with pytest.raises(DataError, match=r"single \.npy array"):
+        load_dataset(str(single))
     with pytest.raises(DataError, match="does not exist"):
         load_dataset(str(tmp_path / "nope.npz"))
 

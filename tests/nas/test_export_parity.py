@@ -12,12 +12,13 @@ import functools
 import numpy as np
 import pytest
 
-from nas.compression import build_compression
-from nas.export import export_candidate
-from nas.finetune import FinetuneConfig, calibrate, make_trainer
-from nas.layer_diff import ONE_STEP, compare_layers
-from nas.models import fold_batchnorm, init_variables
-from nas.shrink import shrink
+from nas.compress.compression import build_compression
+from nas.compress.models import fold_batchnorm, init_variables
+from nas.compress.shrink import shrink
+from nas.config import FinetuneConfig
+from nas.deploy.export import export_candidate
+from nas.deploy.layer_diff import ONE_STEP, compare_layers
+from nas.training.finetune import calibrate, make_trainer
 from search_spaces.graph import analyze
 from search_spaces.runtime_support import supported_precisions
 from search_spaces.space import Candidate, LayerPolicy

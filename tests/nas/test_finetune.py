@@ -1,9 +1,10 @@
 import numpy as np
 import optuna
 
-from nas.compression import build_compression
-from nas.evaluate import evaluate
-from nas.finetune import FinetuneConfig, finetune, make_trainer
+from nas.compress.compression import build_compression
+from nas.config import FinetuneConfig
+from nas.training.evaluate import evaluate
+from nas.training.finetune import finetune, make_trainer
 from search_spaces.space import Candidate, LayerPolicy, SearchSpace, suggest_candidate
 
 

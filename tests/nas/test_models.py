@@ -3,11 +3,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nas.compression import build_compression
-from nas.models import SpecNet, fold_batchnorm, init_variables
+from nas.compress.compression import build_compression
+from nas.compress.models import SpecNet, fold_batchnorm, init_variables
 from search_spaces.graph import analyze
 from search_spaces.space import Candidate, LayerPolicy
 from search_spaces.spec import load_model_spec
+
+pytestmark = pytest.mark.usefixtures("strict_jax_numerics")
 
 
 def _with_random_batchnorm(graph):

@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from nas.pareto import front_frame, hypervolume_2d, pareto_mask
-from nas.plots import layer_view_data, pareto_plot_data
+from nas.analysis.pareto import front_frame, hypervolume_2d, knee_point, pareto_mask
+from nas.analysis.plots import layer_view_data, pareto_plot_data
 
 
 def test_pareto_mask_on_hand_made_points():
@@ -37,11 +37,11 @@ def test_front_keeps_only_complete_feasible_non_dominated_trials_sorted_by_size(
 def test_plot_data_scales_sizes_and_orders_the_front():
     trials = _frame()
     front = front_frame(trials, ("accuracy", "stored_bytes"))
-    data = pareto_plot_data(trials, front, ("accuracy", "stored_bytes"), {"val_accuracy": 0.97, "stored_bytes": 4000})
+    data = pareto_plot_data(trials, front, "stored_bytes", {"val_accuracy": 0.97, "stored_bytes": 4000})
     assert data.front_x.tolist() == [0.1, 1.0, 3.0] and data.front_y.tolist() == [0.5, 0.9, 0.95]
     assert len(data.trial_x) == 4 and data.trial_feasible.tolist() == [True, True, False, True]
     assert (data.baseline_x, data.baseline_y) == (4.0, 0.97)
-    assert data.x_label == "stored size (KB)"
+    assert data.x_label == "stored size (KB), exact" and data.staircase.all()
     view = layer_view_data(front, ["conv1"])
     assert view.members == ("#4", "#0", "#1")
     assert view.values["weight_bits"][:, 0].tolist() == [4, 8, 32]
@@ -57,8 +57,6 @@ def test_hypervolume_of_hand_made_fronts():
 
 
 def test_knee_point_is_the_member_farthest_from_the_line_between_the_ends():
-    from nas.deploy import knee_point
-
     front = pd.DataFrame(
         {
             "number": [10, 11, 12, 13],

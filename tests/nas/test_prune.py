@@ -3,11 +3,13 @@ import functools
 import numpy as np
 import pytest
 
-from nas.models import fold_batchnorm, init_variables
-from nas.prune import channel_masks, kernel_masks, magnitude_mask, structural_mask
+from nas.compress.models import fold_batchnorm, init_variables
+from nas.compress.prune import channel_masks, kernel_masks, magnitude_mask, structural_mask
 from search_spaces.graph import analyze
 from search_spaces.space import Candidate, LayerPolicy, SearchSpace
 from search_spaces.spec import load_model_spec
+
+pytestmark = pytest.mark.usefixtures("strict_jax_numerics")
 
 SPARSITIES = SearchSpace().sparsity.values()
 

@@ -3,7 +3,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nas.quantize import activation_qparams, fake_quant_activation, fake_quant_weight, integer_weights
+from nas.compress.quantize import activation_qparams, fake_quant_activation, fake_quant_weight, integer_weights
+
+pytestmark = pytest.mark.usefixtures("strict_jax_numerics")
 
 STRICT = (jax.numpy_dtype_promotion("strict"), jax.numpy_rank_promotion("raise"))
 

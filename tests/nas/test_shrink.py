@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from latency_models.size import kept_channel_counts, kept_weight_count
-from nas.compression import build_compression
-from nas.finetune import FinetuneConfig, calibrate, make_trainer
-from nas.models import SpecNet, fold_batchnorm, init_variables
-from nas.shrink import shrink
+from nas.compress.compression import build_compression
+from nas.compress.models import SpecNet, fold_batchnorm, init_variables
+from nas.compress.shrink import shrink
+from nas.config import FinetuneConfig
+from nas.training.finetune import calibrate, make_trainer
 from search_spaces.graph import analyze
 from search_spaces.space import Candidate, LayerPolicy
 from search_spaces.spec import load_model_spec, spec_from_dict

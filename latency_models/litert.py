@@ -1,8 +1,9 @@
-"""Running an exported model in the real LiteRT interpreter: predictions, agreement with JAX, latency.
+"""The LiteRT interpreter, the one runtime both the cost models and the pipeline talk to.
 
-Two kernel sets are checked, because they disagree in practice: the default (XNNPACK delegate where it applies)
-and the builtin kernels only. Latency is measured on this host (batch 1, after warm-up) and labelled as
-measured; it says nothing about another device.
+Loading a ``.tflite`` with a chosen kernel set (the XNNPACK delegate by default, or the builtin kernels only),
+feeding it float examples (quantized on the way in when the input is integer), reading its outputs back as
+float, and timing invokes. Errors are ``latency_models`` errors, so the cost package can use this module
+without importing the pipeline.
 """
 
 from __future__ import annotations
@@ -13,20 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from nas.errors import NasError
+from latency_models.errors import CostModelError, ModelLoadError
 
 DELEGATES = {
     "xnnpack": OpResolverType.AUTO,
     "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
 }
-
-
-ACCURACY_TOLERANCE = 0.005
-AGREEMENT_MINIMUM = 0.99
-
-
-class ModelLoadError(NasError):
-    """A ``.tflite`` file is missing, truncated or not a LiteRT model."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +37,7 @@ class Latency:
 def load_interpreter(content: bytes, *, delegate: str = "xnnpack", threads: int = 1) -> Interpreter:
     """An allocated interpreter for ``content``; raises ``ModelLoadError`` with the reason when it cannot load."""
     if delegate not in DELEGATES:
-        raise NasError(f"unknown delegate {delegate!r}; use {', '.join(DELEGATES)}")
+        raise CostModelError(f"unknown delegate {delegate!r}; use {', '.join(DELEGATES)}")
     try:
         interpreter = Interpreter(
             model_content=content, num_threads=threads, experimental_op_resolver_type=DELEGATES[delegate]
@@ -102,68 +95,3 @@ def dequantize_output(y: np.ndarray, detail: dict) -> np.ndarray:
         return y.astype(np.float32)
     scale, zero_point = detail["quantization"]
     return (y.astype(np.float32) - zero_point) * scale
-
-
-@dataclass(frozen=True, kw_only=True)
-class Reference:
-    """What the JAX model says about the test split: its outputs, hence its top classes (ties included)."""
-
-    logits: np.ndarray
-    labels: np.ndarray
-
-    @property
-    def top(self) -> np.ndarray:
-        """Boolean (examples x classes): the classes tied for the largest output. Quantized logits tie often,
-        and which of two equal outputs argmax picks is arbitrary, so a tie is not a disagreement."""
-        return self.logits >= self.logits.max(axis=1, keepdims=True)
-
-    @property
-    def accuracy_bounds(self) -> tuple[float, float]:
-        """JAX accuracy with every tie resolved against, and in favour of, the true label."""
-        top = self.top
-        hit = top[np.arange(len(self.labels)), self.labels]
-        return float((hit & (top.sum(1) == 1)).mean()), float(hit.mean())
-
-    def agreement(self, predictions: np.ndarray) -> float:
-        """Share of examples whose exported prediction is (one of) the JAX top classes."""
-        return float(self.top[np.arange(len(predictions)), predictions].mean())
-
-
-@dataclass(frozen=True, kw_only=True)
-class KernelCheck:
-    """One kernel set's run of an exported model on the test split."""
-
-    delegate: str
-    accuracy: float
-    agreement: float | None
-    jax_accuracy_bounds: tuple[float, float] | None
-    latency: Latency
-
-    @property
-    def passed(self) -> bool:
-        """Accuracy within 0.5 points of the JAX accuracy and top-1 agreement >= 99% (True without reference)."""
-        if self.jax_accuracy_bounds is None or self.agreement is None:
-            return True
-        low, high = self.jax_accuracy_bounds
-        within = low - ACCURACY_TOLERANCE <= self.accuracy <= high + ACCURACY_TOLERANCE
-        return within and self.agreement >= AGREEMENT_MINIMUM
-
-
-def check_kernels(
-    content: bytes, x: np.ndarray, y: np.ndarray, reference: Reference | None, *, threads: int = 1
-) -> list[KernelCheck]:
-    """Accuracy, agreement with the JAX reference, and latency, with XNNPACK and with builtin kernels."""
-    checks = []
-    for delegate in DELEGATES:
-        interpreter = load_interpreter(content, delegate=delegate, threads=threads)
-        predictions = predict_tflite(interpreter, x)
-        checks.append(
-            KernelCheck(
-                delegate=delegate,
-                accuracy=float((predictions == y).mean()),
-                agreement=None if reference is None else reference.agreement(predictions),
-                jax_accuracy_bounds=None if reference is None else reference.accuracy_bounds,
-                latency=measure_latency(interpreter, x[0], delegate=delegate, threads=threads),
-            )
-        )
-    return checks

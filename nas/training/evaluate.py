@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from nas.finetune import Trainer, predict
-from nas.models import Compression
+from nas.compress.models import Compression
+from nas.training.finetune import Trainer, predict
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,10 +11,12 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from nas.checkpoint import atomic_write_bytes
-from nas.context import SearchContext
-from nas.evaluate import evaluate
-from nas.objective import load_trial_weights, trial_path
-from nas.objectives import OBJECTIVE_TERMS
+from nas.errors import ConfigError
+from nas.objectives import OBJECTIVE_TERMS, directions
+from nas.paths import StudyPaths
+from nas.search.context import ModelContext
+from nas.search.objective import load_trial_weights
+from nas.training.evaluate import evaluate
 
 POLICY_FIELDS = ("sparsity", "channel_keep", "weight_bits", "activation_bits")
 
@@ -54,9 +56,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         row = {
             "number": trial.number,
             "state": trial.state.name,
-            "accuracy": metrics.get("val_accuracy"),
-            "stored_bytes": metrics.get("stored_bytes"),
-            "compressed_bytes": metrics.get("compressed_bytes"),
+            **{name: metrics.get(term.metric) for name, term in OBJECTIVE_TERMS.items()},
             "feasible": metrics.get("feasible"),
             "finetuned": metrics.get("finetuned"),
             "duration_s": trial.duration.total_seconds() if trial.duration else None,
@@ -72,11 +72,31 @@ def front_frame(trials: pd.DataFrame, objectives: Sequence[str]) -> pd.DataFrame
     if trials.empty:
         return trials.copy()
     ok = trials[(trials["state"] == TrialState.COMPLETE.name) & (trials["feasible"] == True)]  # noqa: E712
-    mask = pareto_mask(ok[list(objectives)].to_numpy(float), [OBJECTIVE_TERMS[o].direction for o in objectives])
+    mask = pareto_mask(ok[list(objectives)].to_numpy(float), directions(objectives))
     return ok[mask].sort_values([*objectives[1:2], "number"]).reset_index(drop=True)
 
 
-def add_test_accuracy(ctx: SearchContext, study_dir: Path, front: pd.DataFrame) -> pd.DataFrame:
+def knee_point(front: pd.DataFrame, objectives: Sequence[str]) -> int:
+    """Trial number of the front's knee: the member farthest beyond the plane through the front's extremes.
+
+    Each objective is scaled to [0, 1] over the front with 1 the best; the extremes are the members best in
+    each objective, and the knee is the member that lies farthest beyond the hyperplane through them towards
+    the ideal point (with two objectives: the line joining the front's two ends).
+    """
+    if front.empty:
+        raise ConfigError("the study has no feasible trial on its front yet; run more trials")
+    signs = np.array([1.0 if d == "maximize" else -1.0 for d in directions(objectives)])
+    scaled = front[list(objectives)].to_numpy(float) * signs
+    span = np.ptp(scaled, axis=0)
+    scaled = (scaled - scaled.min(0)) / np.where(span > 0, span, 1.0)
+    extremes = scaled[np.argmax(scaled, axis=0)]
+    # Plane n . x = 1 through the extremes; lstsq copes with coincident extremes (a degenerate plane).
+    normal = np.linalg.lstsq(extremes, np.ones(len(objectives)), rcond=None)[0]
+    beyond = (scaled @ normal - 1.0) / (np.linalg.norm(normal) or 1.0)
+    return int(front["number"].iloc[int(np.argmax(beyond))])
+
+
+def add_test_accuracy(ctx: ModelContext, paths: StudyPaths, front: pd.DataFrame) -> pd.DataFrame:
     """Front rows with test accuracy (overall and per class), from each member's saved fine-tuned weights.
 
     The search never sees these figures: they are computed here, for reporting only.
@@ -84,7 +104,7 @@ def add_test_accuracy(ctx: SearchContext, study_dir: Path, front: pd.DataFrame) 
     dataset = ctx.problem.dataset
     overall, per_class = [], []
     for number in front["number"]:
-        params, compression = load_trial_weights(trial_path(study_dir, int(number)))
+        params, compression = load_trial_weights(paths.trial_weights(int(number)))
         result = evaluate(ctx.trainer, params, compression, dataset.x_test, dataset.y_test)
         overall.append(result.accuracy)
         per_class.append(" ".join(f"{v:.3f}" for v in result.per_class))

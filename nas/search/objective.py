@@ -13,20 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 import optuna
 
 from latency_models.size import LayerSize, compressed_bytes, layer_sizes, stored_bytes
 from nas.checkpoint import load_tree, save_tree
-from nas.compression import build_compression, stored_codes
-from nas.context import SearchContext
-from nas.evaluate import Accuracy, evaluate
-from nas.finetune import finetune
-from nas.models import Compression
-from nas.objectives import objective_values
+from nas.compress.compression import build_compression, stored_codes
+from nas.compress.models import Compression
+from nas.objectives import budget_violations, objective_values
+from nas.paths import StudyPaths
+from nas.search.context import SearchContext
+from nas.training.evaluate import Accuracy, evaluate
+from nas.training.finetune import finetune
 from search_spaces.space import Candidate, suggest_candidate
-
-SIZE_CONSTRAINT = "size_over_budget_bytes"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +67,7 @@ def evaluate_candidate(ctx: SearchContext, candidate: Candidate, *, seed: int, t
         seed=seed,
         steps=None if train else 0,
     )
+    jax.block_until_ready(params)  # dispatch is asynchronous: without this, training time is booked as evaluation
     trained = time.perf_counter()
     val = evaluate(ctx.trainer, params, compression, ctx.problem.dataset.x_val, ctx.problem.dataset.y_val)
     evaluated = time.perf_counter()
@@ -90,26 +91,32 @@ def evaluate_candidate(ctx: SearchContext, candidate: Candidate, *, seed: int, t
     )
 
 
-def size_budget_violation(ctx: SearchContext, candidate: Candidate) -> float:
-    """Bytes over ``--max-size-kb`` before training (<= 0: within budget).
+def metrics_before_training(ctx: SearchContext, candidate: Candidate) -> dict[str, float]:
+    """The budgeted cost metrics of a candidate, known before it is fine-tuned.
 
     The stored size is exact before training. The entropy-coded size depends on the fine-tuned weights, so
     before training it is estimated from the masked, quantized baseline; the recorded constraint uses the
     final figure.
     """
-    if ctx.config.max_size_kb is None:
-        return 0.0
-    budget = ctx.config.max_size_kb * 1000
-    if ctx.config.size_term == "stored_bytes":
-        return stored_bytes(ctx.graph, candidate) - budget
-    compression = build_compression(ctx.graph, ctx.baseline.params, candidate, channel_norm=ctx.config.channel_norm)
-    codes = stored_codes(ctx.graph, ctx.baseline.params, candidate, compression)
-    return compressed_bytes(ctx.graph, candidate, codes) - budget
+    metrics: dict[str, float] = {"stored_bytes": float(stored_bytes(ctx.graph, candidate))}
+    if "compressed_bytes" in ctx.config.budgets:
+        compression = build_compression(ctx.graph, ctx.baseline.params, candidate, channel_norm=ctx.config.channel_norm)
+        codes = stored_codes(ctx.graph, ctx.baseline.params, candidate, compression)
+        metrics["compressed_bytes"] = float(compressed_bytes(ctx.graph, candidate, codes))
+    return metrics
 
 
-def trial_path(study_dir: Path, number: int) -> Path:
-    """Where a trial's fine-tuned weights and calibrated ranges are kept."""
-    return study_dir / "trials" / f"trial-{number}.npz"
+def within_budgets(ctx: SearchContext, candidate: Candidate) -> bool:
+    """Whether every budget holds for ``candidate`` before training (an over-budget candidate is not trained)."""
+    if not ctx.config.budgets:
+        return True
+    violations = budget_violations(ctx.config.budgets, metrics_before_training(ctx, candidate))
+    return all(v <= 0 for v in violations.values())
+
+
+def constraint_name(term_name: str) -> str:
+    """Name of the Optuna constraint of a budgeted term (value: excess over the budget / budget)."""
+    return f"{term_name}_over_budget"
 
 
 def save_trial_weights(path: Path, result: CandidateResult) -> None:
@@ -123,27 +130,22 @@ def load_trial_weights(path: Path) -> tuple[dict[str, Any], Compression]:
     return tree["params"], tree["compression"]
 
 
-def make_objective(ctx: SearchContext, study_dir: Path) -> Callable[[optuna.Trial], tuple[float, ...]]:
+def make_objective(ctx: SearchContext, paths: StudyPaths) -> Callable[[optuna.Trial], tuple[float, ...]]:
     """The Optuna objective for ``ctx``: returns the configured objective values of each trial."""
     names = ctx.config.objectives
 
     def objective(trial: optuna.Trial) -> tuple[float, ...]:
         candidate = suggest_candidate(trial, ctx.graph, ctx.problem.space)
-        within_budget = size_budget_violation(ctx, candidate) <= 0
-        result = evaluate_candidate(ctx, candidate, seed=ctx.config.seed + trial.number, train=within_budget)
-        violation = _final_violation(ctx, result)
-        trial.set_constraint(SIZE_CONSTRAINT, violation)
-        save_trial_weights(trial_path(study_dir, trial.number), result)
-        _record(trial, result, violation <= 0)
+        train = within_budgets(ctx, candidate)
+        result = evaluate_candidate(ctx, candidate, seed=ctx.config.seed + trial.number, train=train)
+        violations = budget_violations(ctx.config.budgets, result.metrics)
+        for name, violation in violations.items():
+            trial.set_constraint(constraint_name(name), violation)
+        save_trial_weights(paths.trial_weights(trial.number), result)
+        _record(trial, result, all(v <= 0 for v in violations.values()))
         return objective_values(names, result.metrics)
 
     return objective
-
-
-def _final_violation(ctx: SearchContext, result: CandidateResult) -> float:
-    if ctx.config.max_size_kb is None:
-        return 0.0
-    return result.metrics[ctx.config.size_term] - ctx.config.max_size_kb * 1000
 
 
 def _record(trial: optuna.Trial, result: CandidateResult, feasible: bool) -> None:

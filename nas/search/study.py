@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,32 +12,16 @@ from tqdm import tqdm
 
 from latency_models.size import stored_bytes
 from nas.config import SearchConfig
-from nas.context import Problem, SearchContext, build_context
 from nas.errors import ConfigError
-from nas.objective import make_objective
-from nas.objectives import directions
+from nas.objectives import directions, term
+from nas.paths import StudyPaths
 from nas.progress import epoch_progress
+from nas.search.context import Problem, SearchContext, build_context
+from nas.search.objective import make_objective
 from search_spaces.space import Candidate
 
 CONFIG_ATTR = "search_config"
-_STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def check_study_name(name: str) -> str:
-    """Study names become directory names: letters, digits, ``_ . -``."""
-    if not _STUDY_NAME.match(name):
-        raise ConfigError(f"study name {name!r} must be 1-64 letters, digits, '_', '.' or '-' (no slashes)")
-    return name
-
-
-def study_dir(results_dir: Path, name: str) -> Path:
-    """``results/<study>/``: storage, trial weights, tables and plots of one study."""
-    return results_dir / check_study_name(name)
-
-
-def default_storage(results_dir: Path, name: str) -> str:
-    """SQLite file under the study directory."""
-    return f"sqlite:///{(study_dir(results_dir, name) / 'study.db').resolve()}"
+NSGA2_POPULATION = 10
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -46,7 +29,9 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        # Optuna's default population (50) makes the first 50 trials random sampling; with searches of about
+        # 100 trials, generations of 10 let selection and crossover act from trial 11 on.
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=NSGA2_POPULATION)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "gp":
@@ -112,8 +97,8 @@ def run_search(
 
     A study that exists with other settings is refused before anything is trained or written.
     """
-    directory = study_dir(results_dir, name)
-    existing = _existing_study(name, storage, directory)
+    paths = StudyPaths(results_dir, name)
+    existing = _existing_study(paths, storage)
     if existing is not None:
         changed = study_config(existing).differences(problem.config)
         if changed:
@@ -122,9 +107,9 @@ def run_search(
                 "use a new --study name or the original settings"
             )
     context = build_context(problem, results_dir=results_dir, progress=epoch_progress() if show_progress else None)
-    directory.mkdir(parents=True, exist_ok=True)
+    paths.root.mkdir(parents=True, exist_ok=True)
     done = len(_finished(existing))
-    study = open_study(problem.config, name, storage or default_storage(results_dir, name), seed_offset=done)
+    study = open_study(problem.config, name, storage or paths.default_storage, seed_offset=done)
     _record_baseline(study, context)
     _fail_interrupted(study)
     remaining = max(0, trials - done)
@@ -138,20 +123,24 @@ def run_search(
         dynamic_ncols=True,
     )
     try:
-        study.optimize(make_objective(context, directory), n_trials=remaining, callbacks=[_progress_callback(bar)])
+        study.optimize(
+            make_objective(context, paths),
+            n_trials=remaining,
+            callbacks=[_progress_callback(bar, problem.config.objectives)],
+        )
     finally:
         bar.close()
     return SearchSummary(study=study, context=context, trials_run=remaining, resumed_from=done)
 
 
-def _existing_study(name: str, storage: str | None, directory: Path) -> optuna.Study | None:
+def _existing_study(paths: StudyPaths, storage: str | None) -> optuna.Study | None:
     """The study if it already exists; never creates a storage file just to look."""
     if storage is None:
-        if not (directory / "study.db").exists():
+        if not paths.database.exists():
             return None
-        storage = default_storage(directory.parent, name)
+        storage = paths.default_storage
     try:
-        return optuna.load_study(study_name=name, storage=storage)
+        return optuna.load_study(study_name=paths.name, storage=storage)
     except KeyError:
         return None
 
@@ -184,22 +173,27 @@ def _record_baseline(study: optuna.Study, context: SearchContext) -> None:
     )
 
 
-def _progress_callback(bar: tqdm):
+def _progress_callback(bar: tqdm, objectives: tuple[str, ...]):
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         bar.update(1)
-        bar.set_postfix_str(_best_summary(study), refresh=True)
+        bar.set_postfix_str(front_summary(study, objectives), refresh=True)
 
     return callback
 
 
-def _best_summary(study: optuna.Study) -> str:
-    """Current best accuracy and the smallest feasible size on the front, for the progress bar."""
+def front_summary(study: optuna.Study, objectives: tuple[str, ...]) -> str:
+    """The current front in one line: its size, the most accurate member and the cheapest in each cost term."""
     front = [t for t in study.best_trials if t.user_attrs.get("metrics", {}).get("feasible", True)]
     if not front:
         return "no feasible trial yet"
+    terms = [term(name) for name in objectives]
     best = max(front, key=lambda t: t.values[0])
-    smallest = min(front, key=lambda t: t.values[1])
-    return (
-        f"front {len(front)} | best acc {best.values[0]:.3f} @ {best.values[1] / 1000:.1f} KB"
-        f" | smallest {smallest.values[1] / 1000:.1f} KB @ {smallest.values[0]:.3f}"
-    )
+    parts = [f"front {len(front)}", f"best acc {best.values[0]:.3f} @ " + _costs(terms, best)]
+    for index, cost in enumerate(terms[1:], start=1):
+        cheapest = min(front, key=lambda t: t.values[index])
+        parts.append(f"cheapest {cost.format(cheapest.values[index])} @ {cheapest.values[0]:.3f}")
+    return " | ".join(parts)
+
+
+def _costs(terms: list, trial: optuna.trial.FrozenTrial) -> str:
+    return ", ".join(cost.format(value) for cost, value in zip(terms[1:], trial.values[1:], strict=True))

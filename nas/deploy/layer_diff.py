@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from nas.export import trace_ops
-from nas.models import Compression, SpecNet
-from nas.verify import dequantize_output, quantize_input
+from latency_models.litert import dequantize_output, quantize_input
+from nas.compress.models import Compression, SpecNet
+from nas.deploy.export import trace_ops
 from search_spaces.graph import ModelGraph
 
 CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")

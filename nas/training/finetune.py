@@ -16,24 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nas.compression import apply_masks, with_ranges
-from nas.models import Compression, SpecNet
+from nas.compress.compression import apply_masks, with_ranges
+from nas.compress.models import Compression, SpecNet
+from nas.config import FinetuneConfig
 from search_spaces.graph import ModelGraph
-
-
-@dataclass(frozen=True, kw_only=True)
-class FinetuneConfig:
-    """Fine-tuning hyper-parameters (the defaults were chosen by ``benchmarks/search_throughput.py``)."""
-
-    steps: int = 300
-    batch_size: int = 128
-    learning_rate: float = 2e-2
-    calibration_size: int = 512
-    eval_batch_size: int = 512
-
-    def __post_init__(self) -> None:
-        if self.steps < 0 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise ValueError("steps must be >= 0, batch_size >= 1 and learning_rate > 0")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,15 +13,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from nas.analysis.pareto import pareto_mask
 from nas.checkpoint import atomic_write_bytes
-from nas.objectives import OBJECTIVE_TERMS
+from nas.objectives import ACCURACY, directions, term
 
 LAYER_FIELDS = ("weight_bits", "activation_bits", "sparsity", "channel_keep")
 
 
 @dataclass(frozen=True, kw_only=True)
 class ParetoPlotData:
-    """Accuracy versus a cost term: every trial, the front as a staircase, and the uncompressed baseline."""
+    """Accuracy versus a cost term: every trial, the front (a staircase where it is non-dominated in this plane), and
+    the uncompressed baseline."""
 
     x_label: str
     y_label: str
@@ -30,6 +32,7 @@ class ParetoPlotData:
     trial_feasible: np.ndarray
     front_x: np.ndarray
     front_y: np.ndarray
+    staircase: np.ndarray
     baseline_x: float
     baseline_y: float
 
@@ -44,23 +47,33 @@ class LayerViewData:
 
 
 def pareto_plot_data(
-    trials: pd.DataFrame, front: pd.DataFrame, objectives: Sequence[str], baseline: dict[str, float]
+    trials: pd.DataFrame, front: pd.DataFrame, cost: str, baseline: dict[str, float]
 ) -> ParetoPlotData:
-    """Plot data for accuracy versus the first cost term (sizes in KB)."""
-    cost = objectives[1]
-    scale = 1000.0 if cost.endswith("_bytes") else 1.0
+    """Plot data for accuracy versus the cost term ``cost``, in its displayed units.
+
+    With more than two objectives, a front member may be dominated in this plane; the staircase joins only
+    the members that are non-dominated in it, and every member is still drawn.
+    """
+    cost_term, accuracy = term(cost), term(ACCURACY)
     done = trials[trials["state"] == "COMPLETE"]
     order = np.argsort(front[cost].to_numpy(float), kind="stable")
+    front_x = front[cost].to_numpy(float)[order]
+    front_y = front["accuracy"].to_numpy(float)[order]
+    plane = pareto_mask(np.column_stack([front_y, front_x]), directions((ACCURACY, cost)))
+    provenance = cost_term.provenance
     return ParetoPlotData(
-        x_label=OBJECTIVE_TERMS[cost].label,
-        y_label=OBJECTIVE_TERMS["accuracy"].label,
-        trial_x=done[cost].to_numpy(float) / scale,
+        x_label=f"{cost_term.axis_label}, {provenance}",
+        y_label=accuracy.axis_label,
+        trial_x=done[cost].to_numpy(float) * cost_term.scale,
         trial_y=done["accuracy"].to_numpy(float),
         trial_feasible=done["feasible"].to_numpy(bool),
-        front_x=front[cost].to_numpy(float)[order] / scale,
-        front_y=front["accuracy"].to_numpy(float)[order],
-        baseline_x=float(baseline[cost]) / scale if cost in baseline else float("nan"),
-        baseline_y=float(baseline["val_accuracy"]),
+        front_x=front_x * cost_term.scale,
+        front_y=front_y,
+        staircase=plane,
+        baseline_x=cost_term.display(float(baseline[cost_term.metric]))
+        if cost_term.metric in baseline
+        else float("nan"),
+        baseline_y=float(baseline[accuracy.metric]),
     )
 
 
@@ -83,7 +96,7 @@ def draw_pareto(data: ParetoPlotData, path: Path, title: str) -> None:
     if (~ok).any():
         ax.scatter(data.trial_x[~ok], data.trial_y[~ok], s=14, c="0.8", marker="x", label="over budget")
     if len(data.front_x):
-        ax.step(data.front_x, data.front_y, where="post", c="tab:red", lw=1.2)
+        ax.step(data.front_x[data.staircase], data.front_y[data.staircase], where="post", c="tab:red", lw=1.2)
         ax.scatter(data.front_x, data.front_y, s=28, c="tab:red", label="Pareto front", zorder=3)
     ax.scatter([data.baseline_x], [data.baseline_y], s=160, marker="*", c="tab:blue", label="uncompressed", zorder=4)
     ax.set_xscale("log")

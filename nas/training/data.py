@@ -15,6 +15,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,7 +103,8 @@ def load_dataset(source: str, *, data_dir: Path | None = None) -> Dataset:
 def load_npz(path: Path) -> Dataset:
     """Loads a user ``.npz`` with ``x_train, y_train, x_test, y_test``; validation comes from the train part."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        # Our own handle: numpy leaves its file open when the archive turns out to be truncated.
+        with path.open("rb") as handle, _npz_archive(handle, path) as archive:
             missing = {"x_train", "y_train", "x_test", "y_test"} - set(archive.files)
             if missing:
                 raise DataError(
@@ -114,6 +116,13 @@ def load_npz(path: Path) -> Dataset:
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         raise DataError(f"{str(path)!r} is not a readable .npz file ({err})") from None
     return from_arrays(path.stem, **arrays)
+
+
+def _npz_archive(handle: Any, path: Path) -> Any:
+    archive = np.load(handle, allow_pickle=False)
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a bare .npy holds one array, not the four needed
+        raise DataError(f"{str(path)!r} is a single .npy array; save x_train, y_train, x_test, y_test with np.savez")
+    return archive
 
 
 def from_arrays(

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.models import Compression
+from nas.compress.models import Compression
 from search_spaces.graph import ModelGraph, analyze
 from search_spaces.spec import ModelSpec
 
@@ -59,7 +59,7 @@ def shrink(graph: ModelGraph, params: dict[str, Any], compression: Compression) 
             "bias": np.asarray(params[layer.name]["bias"])[out_index],
         }
         kernel_masks[layer.name] = _slice_kernel(mask, layer.op, in_index, out_index)
-    small_compression = {
+    small_compression: Compression = {
         **compression,
         "kernel_mask": kernel_masks,
         "channel_mask": {},  # nothing left to mask: the pruned channels are gone

@@ -20,28 +20,15 @@ import numpy as np
 import optax
 
 from nas.checkpoint import atomic_write_bytes, load_tree, save_tree
-from nas.compression import build_compression
-from nas.data import Dataset
-from nas.evaluate import evaluate
-from nas.finetune import FinetuneConfig, make_trainer
-from nas.models import SpecNet, fold_batchnorm, init_variables
+from nas.compress.compression import build_compression
+from nas.compress.models import SpecNet, fold_batchnorm, init_variables
+from nas.config import FinetuneConfig, TrainConfig
+from nas.paths import baseline_dir
+from nas.training.data import Dataset
+from nas.training.evaluate import evaluate
+from nas.training.finetune import make_trainer
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    """Baseline training hyper-parameters."""
-
-    epochs: int = 60
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    weight_decay: float = 1e-4
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,7 +59,7 @@ def train_baseline(
     progress: Callable[[int, int], None] | None = None,
 ) -> Baseline:
     """Returns the cached baseline for these inputs, training (and caching) it first if needed."""
-    cache_dir = results_dir / "baselines" / baseline_key(graph, dataset, config)
+    cache_dir = baseline_dir(results_dir, baseline_key(graph, dataset, config))
     if (cache_dir / "meta.json").exists() and (cache_dir / "params.npz").exists():
         meta = json.loads((cache_dir / "meta.json").read_text())
         return Baseline(

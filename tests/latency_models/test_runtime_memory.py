@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nas.compression import build_compression
-from nas.export import export_candidate
-from nas.finetune import FinetuneConfig, calibrate, make_trainer
-from nas.models import fold_batchnorm, init_variables
-from nas.runtime_memory import tensor_memory, union_length
-from nas.verify import ModelLoadError
+from latency_models.errors import ModelLoadError
+from latency_models.runtime_memory import tensor_memory, union_length
+from nas.compress.compression import build_compression
+from nas.compress.models import fold_batchnorm, init_variables
+from nas.config import FinetuneConfig
+from nas.deploy.export import export_candidate
+from nas.training.finetune import calibrate, make_trainer
 from search_spaces.graph import analyze
 from search_spaces.space import Candidate, LayerPolicy
 from search_spaces.spec import spec_from_dict

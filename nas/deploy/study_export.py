@@ -14,42 +14,26 @@ from typing import Any
 
 import numpy as np
 import optuna
-import pandas as pd
 
+from latency_models.errors import ModelLoadError
+from latency_models.runtime_memory import tensor_memory
+from nas.analysis.pareto import front_frame, knee_point, trials_frame
+from nas.analysis.report import open_existing
 from nas.checkpoint import atomic_write_bytes
-from nas.context import SearchContext, build_context, resolve_problem
-from nas.data import load_dataset
+from nas.compress.shrink import shrink
+from nas.deploy.export import export_candidate
+from nas.deploy.layer_diff import compare_layers, first_divergence
+from nas.deploy.verify import AccuracyBar, Reference, check_kernels, minimum_bar, reference_bar
 from nas.errors import ConfigError
-from nas.export import export_candidate
-from nas.finetune import logits
-from nas.layer_diff import compare_layers, first_divergence
-from nas.objective import load_trial_weights, trial_path
-from nas.objectives import OBJECTIVE_TERMS
-from nas.pareto import front_frame, trials_frame
-from nas.report import open_existing
-from nas.runtime_memory import tensor_memory
-from nas.shrink import shrink
-from nas.study import study_config, study_dir
-from nas.verify import ModelLoadError, Reference, check_kernels
+from nas.paths import StudyPaths, reference_path, verification_of
+from nas.search.context import ModelContext, build_model_context, resolve_problem
+from nas.search.objective import load_trial_weights
+from nas.search.study import study_config
+from nas.training.data import load_dataset
+from nas.training.finetune import logits
 from search_spaces.space import suggest_candidate
 
 CALIBRATION_EXAMPLES = 32
-
-
-def knee_point(front: pd.DataFrame, objectives: tuple[str, ...]) -> int:
-    """Trial number of the front member farthest from the line joining the front's two ends (normalized)."""
-    if front.empty:
-        raise ConfigError("the study has no feasible trial on its front yet; run more trials")
-    values = front[list(objectives[:2])].to_numpy(float)
-    signs = np.array([1.0 if OBJECTIVE_TERMS[o].direction == "maximize" else -1.0 for o in objectives[:2]])
-    scaled = values * signs
-    span = np.ptp(scaled, axis=0)
-    scaled = (scaled - scaled.min(0)) / np.where(span > 0, span, 1.0)
-    a, b = scaled[np.argmin(scaled[:, 1])], scaled[np.argmin(scaled[:, 0])]
-    direction = (b - a) / (np.linalg.norm(b - a) or 1.0)
-    offsets = scaled - a
-    distance = np.abs(offsets[:, 0] * direction[1] - offsets[:, 1] * direction[0])
-    return int(front["number"].iloc[int(np.argmax(distance))])
 
 
 def export_trials(
@@ -69,26 +53,27 @@ def export_trials(
         numbers = [knee_point(front, config.objectives)]
     elif numbers is None:
         numbers = [int(n) for n in front["number"]]
-    _check_trials(study, numbers, study_dir(results_dir, name))
-    context = build_context(resolve_problem(config), results_dir=results_dir)
-    records = [export_trial(context, study, number, study_dir(results_dir, name), threads) for number in numbers]
+    paths = StudyPaths(results_dir, name)
+    _check_trials(study, numbers, paths)
+    context = build_model_context(resolve_problem(config))
+    records = [export_trial(context, study, number, paths, threads) for number in numbers]
     return records
 
 
 def export_trial(
-    context: SearchContext, study: optuna.Study, number: int, directory: Path, threads: int
+    context: ModelContext, study: optuna.Study, number: int, paths: StudyPaths, threads: int
 ) -> dict[str, Any]:
     """Exports one trial, verifies it, writes the model and its record; returns the record."""
     trial = study.trials[number]
     graph, dataset = context.graph, context.problem.dataset
     candidate = suggest_candidate(optuna.trial.FixedTrial(trial.params), graph, context.problem.space)
-    params, compression = load_trial_weights(trial_path(directory, number))
+    params, compression = load_trial_weights(paths.trial_weights(number))
     model = export_candidate(graph, params, compression, candidate, dataset.x_train[:CALIBRATION_EXAMPLES])
     reference = Reference(logits=logits(context.trainer, params, compression, dataset.x_test), labels=dataset.y_test)
     jax_accuracy = float((reference.logits.argmax(1) == dataset.y_test).mean())
     checks = check_kernels(model.content, dataset.x_test, dataset.y_test, reference, threads=threads)
     passed = all(check.passed for check in checks)
-    path = directory / "models" / f"trial-{number}.tflite"
+    path = paths.model(number)
     atomic_write_bytes(path, lambda handle: handle.write(model.content))
     atomic_write_bytes(reference_path(path), lambda handle: np.save(handle, reference.logits))
     metrics = trial.user_attrs.get("metrics", {})
@@ -112,7 +97,7 @@ def export_trial(
     }
     if not passed:
         record.update(divergence_report(model.content, graph, params, compression, dataset.x_test[:64]))
-    _merge_record(directory / "verification.json", record)
+    _merge_record(paths.verification, record)
     return record
 
 
@@ -127,13 +112,16 @@ def divergence_report(content: bytes, graph, params, compression, x: np.ndarray)
     }
 
 
-def reference_path(model_path: Path) -> Path:
-    """Where the JAX test-split outputs of an exported model are kept (for ``nas verify``)."""
-    return model_path.with_suffix(".jax_logits.npy")
+def verify_file(
+    path: Path, *, dataset_source: str | None, threads: int = 1, min_accuracy: float | None = None
+) -> dict[str, Any]:
+    """Re-runs the checks on any ``.tflite`` and says what it could not check.
 
-
-def verify_file(path: Path, *, dataset_source: str | None, threads: int = 1) -> dict[str, Any]:
-    """Re-runs the checks on any ``.tflite``: against the JAX predictions when the file was exported here."""
+    Agreement is checked against the JAX predictions kept beside a file exported here. Accuracy is judged
+    against ``min_accuracy`` when given, else the JAX accuracy (from those predictions, or the export's record).
+    With neither, accuracy is not judged and the file is not verified (``passed`` False, ``not_checked`` says
+    why): a model that merely loads and runs proves nothing.
+    """
     try:
         content = path.read_bytes()
     except OSError as err:
@@ -141,23 +129,60 @@ def verify_file(path: Path, *, dataset_source: str | None, threads: int = 1) -> 
     record = _record_of(path)
     source = dataset_source or (record or {}).get("dataset") or "digits"
     dataset = load_dataset(source)
-    stored = reference_path(path)
-    reference = Reference(logits=np.load(stored), labels=dataset.y_test) if stored.exists() else None
-    jax_accuracy = None if record is None else record["jax_test_accuracy"]
-    checks = check_kernels(content, dataset.x_test, dataset.y_test, reference, threads=threads)
+    reference = _stored_reference(path, dataset.y_test)
+    bar = _accuracy_bar(reference, record, min_accuracy)
+    checks = check_kernels(content, dataset.x_test, dataset.y_test, reference, threads=threads, bar=bar)
+    not_checked = []
+    if reference is None:
+        not_checked.append(
+            f"top-1 agreement with the JAX model (no {reference_path(path).name} beside the file); "
+            "agreement between the two kernel sets was checked instead"
+        )
+    if bar is None:
+        not_checked.append("accuracy (no JAX reference and no recorded accuracy): pass --min-accuracy to judge it")
     return {
         "model": str(path),
         "dataset": source,
         "reference": "JAX fake-quant predictions of the same candidate" if reference is not None else None,
-        "jax_test_accuracy": jax_accuracy,
+        "accuracy_judged_against": None if bar is None else bar.source,
+        "not_checked": not_checked,
+        "jax_test_accuracy": None if record is None else record["jax_test_accuracy"],
         "passed": all(check.passed for check in checks),
         "kernels": [{**asdict(check), "passed": check.passed} for check in checks],
         "runtime_memory": asdict(tensor_memory(content)),
     }
 
 
+def _stored_reference(path: Path, labels: np.ndarray) -> Reference | None:
+    """The JAX outputs kept beside an exported model, checked against the test split they must describe."""
+    stored = reference_path(path)
+    if not stored.exists():
+        return None
+    logits = np.load(stored, allow_pickle=False)
+    if logits.ndim != 2 or len(logits) != len(labels):
+        raise ConfigError(
+            f"{stored.name} holds outputs for {len(logits)} examples but the test split has {len(labels)}; "
+            "verify with the dataset the model was exported with (--dataset)"
+        )
+    return Reference(logits=logits, labels=labels)
+
+
+def _accuracy_bar(
+    reference: Reference | None, record: dict[str, Any] | None, minimum: float | None
+) -> AccuracyBar | None:
+    """What accuracy is judged against: the user's minimum, the JAX reference, or the export's record."""
+    if minimum is not None:
+        return minimum_bar(minimum, f"--min-accuracy {minimum:g}")
+    if reference is not None:
+        return reference_bar(reference)
+    recorded = (record or {}).get("jax_test_accuracy")
+    if recorded is None:
+        return None
+    return AccuracyBar(low=recorded, high=recorded, source="JAX test accuracy recorded at export")
+
+
 def _record_of(path: Path) -> dict[str, Any] | None:
-    verification = path.parent.parent / "verification.json"
+    verification = verification_of(path)
     if not verification.exists():
         return None
     for record in json.loads(verification.read_text()).values():
@@ -166,13 +191,13 @@ def _record_of(path: Path) -> dict[str, Any] | None:
     return None
 
 
-def _check_trials(study: optuna.Study, numbers: list[int], directory: Path) -> None:
+def _check_trials(study: optuna.Study, numbers: list[int], paths: StudyPaths) -> None:
     complete = {t.number for t in study.trials if t.state.name == "COMPLETE"}
     for number in numbers:
         if number not in complete:
             raise ConfigError(f"trial {number} of {study.study_name!r} is not a finished trial")
-        if not trial_path(directory, number).exists():
-            raise ConfigError(f"the weights of trial {number} are missing ({trial_path(directory, number)})")
+        if not paths.trial_weights(number).exists():
+            raise ConfigError(f"the weights of trial {number} are missing ({paths.trial_weights(number)})")
 
 
 def _merge_record(path: Path, record: dict[str, Any]) -> None:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import ctypes
 from dataclasses import dataclass
 
-from nas.verify import load_interpreter
+from latency_models.errors import ModelLoadError
+from latency_models.litert import load_interpreter
 
 PROVENANCE = (
     "measured: union of the buffers the LiteRT interpreter (builtin kernels) allocated for non-constant tensors "
@@ -40,6 +41,8 @@ def tensor_memory(content: bytes) -> TensorMemory:
     content = bytes(content)  # the interpreter reads constants in place from exactly this object
     interpreter = load_interpreter(content, delegate="builtin")
     model_start = ctypes.cast(ctypes.c_char_p(content), ctypes.c_void_p).value
+    if model_start is None:  # only an empty buffer has no address, and an empty model never loads
+        raise ModelLoadError("an empty .tflite has no tensors; re-export it")
     model_end = model_start + len(content)
     spans = []
     for detail in interpreter.get_tensor_details():  # only tensors with a shape; others have no buffer

@@ -18,10 +18,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nas.quantize import fake_quant_activation, fake_quant_weight
+from nas.compress.numerics import strict_numerics
+from nas.compress.quantize import fake_quant_activation, fake_quant_weight
 from search_spaces.graph import LayerSpec, ModelGraph
 
-Compression = dict[str, dict[str, jax.Array]]
+Compression = dict[str, dict[str, Any]]  # arrays: jax in training, numpy when loaded or shrunk
 """``{"kernel_mask", "channel_mask", "weight_bits", "activation_bits", "ranges"}``, each keyed by layer name
 (``ranges`` by quantization point, see ``quant_points``)."""
 
@@ -68,6 +69,10 @@ class SpecNet(nn.Module):
     def __call__(
         self, x: jax.Array, *, train: bool = False, compression: Compression | None = None, calibrate: bool = False
     ) -> jax.Array:
+        with strict_numerics():
+            return self._forward(x, train=train, compression=compression, calibrate=calibrate)
+
+    def _forward(self, x: jax.Array, *, train: bool, compression: Compression | None, calibrate: bool) -> jax.Array:
         nodes = {node.name: node for node in self.graph.spec.nodes}
         values: dict[str, jax.Array] = {"input": x}
         bits: dict[str, Any] = {"input": None}
@@ -133,7 +138,9 @@ def _mean_or_sum(node, inputs: list[jax.Array]) -> jax.Array:
         return sum(inputs[1:], inputs[0])
     if node.op == "global_avg_pool":
         return jnp.mean(inputs[0], axis=(1, 2))
-    return nn.avg_pool(inputs[0], node.window, node.window, padding=node.padding)
+    # flax's avg_pool divides by an int32 window count, an implicit promotion strict numerics refuses.
+    window_sum = nn.pool(inputs[0], 0.0, jax.lax.add, node.window, node.window, node.padding)
+    return window_sum / np.float32(node.window[0] * node.window[1])
 
 
 def _activation(name: str | None, h: jax.Array) -> jax.Array:

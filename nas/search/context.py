@@ -11,12 +11,13 @@ import jax
 import jax.numpy as jnp
 
 from latency_models.size import layer_sizes
+from nas.compress.prune import CHANNEL_NORMS
 from nas.config import SearchConfig
-from nas.data import Dataset, load_dataset
 from nas.errors import ConfigError
-from nas.finetune import Trainer, make_trainer
-from nas.prune import CHANNEL_NORMS
-from nas.train import Baseline, train_baseline
+from nas.objectives import term
+from nas.training.data import Dataset, load_dataset
+from nas.training.finetune import Trainer, make_trainer
+from nas.training.train import Baseline, train_baseline
 from search_spaces.graph import ModelGraph, analyze
 from search_spaces.space import Candidate, LayerPolicy, SearchSpace
 from search_spaces.spec import load_model_spec
@@ -33,15 +34,11 @@ class Problem:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SearchContext:
-    """A problem plus its trained baseline and compiled functions."""
+class ModelContext:
+    """A problem plus its compiled functions: enough to score and export saved trials, with no baseline."""
 
     problem: Problem
-    baseline: Baseline
     trainer: Trainer
-    x_train: jax.Array
-    y_train: jax.Array
-    results_dir: Path
 
     @property
     def graph(self) -> ModelGraph:
@@ -54,6 +51,16 @@ class SearchContext:
         return self.problem.config
 
 
+@dataclass(frozen=True, kw_only=True)
+class SearchContext(ModelContext):
+    """A model context plus the trained baseline and the training data on the device: what trials need."""
+
+    baseline: Baseline
+    x_train: jax.Array
+    y_train: jax.Array
+    results_dir: Path
+
+
 def resolve_problem(config: SearchConfig, *, data_dir: Path | None = None) -> Problem:
     """Loads and checks spec, space and data; raises a user error before anything is written."""
     spec = load_model_spec(config.model, width_multiplier=config.width_multiplier)
@@ -63,19 +70,32 @@ def resolve_problem(config: SearchConfig, *, data_dir: Path | None = None) -> Pr
     space = base_space.with_model_rules(spec.rules)
     if config.channel_norm not in CHANNEL_NORMS:
         raise ConfigError(f"unknown channel norm {config.channel_norm!r}; use one of {', '.join(CHANNEL_NORMS)}")
-    if config.max_size_kb is not None:
-        smallest = smallest_stored_bytes(graph, space)
-        if smallest > config.max_size_kb * 1000:
-            raise ConfigError(
-                f"--max-size-kb {config.max_size_kb:g} is impossible: the smallest candidate of this space stores "
-                f"{smallest / 1000:.2f} KB; raise the budget or widen the space"
-            )
+    check_budgets_reachable(config.budgets, graph, space)
     return Problem(config=config, graph=graph, space=space, dataset=dataset)
+
+
+def check_budgets_reachable(budgets: dict[str, float], graph: ModelGraph, space: SearchSpace) -> None:
+    """Refuses a budget that no candidate of the space can meet (where the term has a computable lower bound)."""
+    bounds = {"stored_bytes": lambda: smallest_stored_bytes(graph, space)}
+    for name, limit in budgets.items():
+        if name not in bounds:
+            continue
+        lowest = bounds[name]()
+        if lowest > limit:
+            cost = term(name)
+            raise ConfigError(
+                f"{cost.budget_flag} {cost.display(limit):g} is impossible: the cheapest candidate of this space has "
+                f"{cost.label} {cost.format(lowest)}; raise the budget or widen the space"
+            )
 
 
 def smallest_stored_bytes(graph: ModelGraph, space: SearchSpace) -> int:
     """Stored size of the smallest candidate the space allows (lowest keep ratios, cheapest precision)."""
-    keeps = {g: space.choices_for(graph.layer(graph.group_leaders[g])).channel_keep.low for g in graph.prunable_groups}
+    keeps = {
+        group: space.choices_for(graph.layer(leader)).channel_keep.low
+        for group in graph.prunable_groups
+        if (leader := graph.leader_of(group)) is not None
+    }
     options = [
         [
             LayerPolicy(sparsity=0.0, channel_keep=keeps.get(layer.out_group, 1.0), weight_bits=w, activation_bits=a)
@@ -96,6 +116,11 @@ def smallest_stored_bytes(graph: ModelGraph, space: SearchSpace) -> int:
             sizes.append(layer_sizes(graph, candidate)[index].total_bytes)
         total += min(sizes)
     return total
+
+
+def build_model_context(problem: Problem) -> ModelContext:
+    """Compiles the scoring functions of ``problem``; never trains (reports and exports use saved trials)."""
+    return ModelContext(problem=problem, trainer=make_trainer(problem.graph, problem.config.finetune))
 
 
 def build_context(

@@ -7,9 +7,9 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from nas.models import Compression, quant_points
-from nas.prune import channel_masks, kernel_masks, structural_mask
-from nas.quantize import integer_weights
+from nas.compress.models import Compression, quant_points
+from nas.compress.prune import channel_masks, kernel_masks, structural_mask
+from nas.compress.quantize import integer_weights
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
 

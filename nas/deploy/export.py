@@ -25,10 +25,10 @@ import numpy as np
 from litert_converter import converter_api_ext
 from litert_converter.mlir import ir, passmanager
 
+from latency_models.litert import load_interpreter
+from nas.compress.models import Compression, SpecNet
+from nas.compress.shrink import shrink
 from nas.errors import ConfigError
-from nas.models import Compression, SpecNet
-from nas.shrink import shrink
-from nas.verify import load_interpreter
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
 

@@ -1,0 +1,30 @@
+"""Atomic file writes: a temporary file beside the target, flushed to disk, then renamed over it, so a crash
+never leaves a half-written table, model or report that a later command would trust."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+
+def atomic_write_bytes(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Calls ``write(handle)`` on a temporary file beside ``path``, fsyncs it and renames it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Writes ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, lambda handle: handle.write(text.encode()))

@@ -1,0 +1,1 @@
+"""What a study found: the Pareto front, its tables, plots and reports."""

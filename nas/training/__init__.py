@@ -1,0 +1,1 @@
+"""Data, baseline training, compiled fine-tuning and accuracy evaluation."""

@@ -1,0 +1,90 @@
+"""Tie-aware verification and budgets at their exact limits: the judgement rules, on hand-made figures."""
+
+import numpy as np
+import pytest
+
+from latency_models.litert import Latency
+from latency_models.size import stored_bytes
+from nas.deploy.verify import AccuracyBar, KernelCheck, Reference, minimum_bar, reference_bar
+from nas.objectives import budget_violations
+from nas.search.context import Problem, SearchContext
+from nas.search.objective import within_budgets
+from search_spaces.space import Candidate, SearchSpace
+
+LOGITS = np.array(
+    [
+        [2.0, 2.0, 0.0],  # a tie between classes 0 and 1
+        [0.0, 1.0, 0.0],
+        [0.0, 0.0, 3.0],
+        [1.0, 0.0, 1.0],  # a tie between classes 0 and 2
+    ]
+)
+LABELS = np.array([1, 1, 0, 2])
+
+
+def test_a_prediction_among_tied_top_classes_agrees():
+    reference = Reference(logits=LOGITS, labels=LABELS)
+    assert reference.top.sum(1).tolist() == [2, 1, 1, 2]
+    assert reference.agreement(np.array([0, 1, 2, 2])) == 1.0  # either tied class is fine
+    assert reference.agreement(np.array([2, 1, 2, 1])) == 0.5  # class 2 is not tied at the top of row 0
+
+
+def test_jax_accuracy_interval_resolves_ties_against_and_for_the_label():
+    # Row 1 is right outright; rows 0 and 3 are right only if the tie goes the label's way; row 2 is wrong.
+    assert Reference(logits=LOGITS, labels=LABELS).accuracy_bounds == (0.25, 0.75)
+
+
+def _check(accuracy: float, agreement: float | None, bar: AccuracyBar | None, kernel_agreement=None) -> KernelCheck:
+    latency = Latency(p50_ms=1.0, p90_ms=1.0, p99_ms=1.0, runs=1, threads=1, delegate="builtin")
+    return KernelCheck(
+        delegate="builtin",
+        accuracy=accuracy,
+        agreement=agreement,
+        kernel_agreement=kernel_agreement,
+        bar=bar,
+        latency=latency,
+    )
+
+
+def test_a_check_passes_only_inside_the_widened_interval_with_enough_agreement():
+    bar = reference_bar(Reference(logits=LOGITS, labels=LABELS))  # [0.25, 0.75] +- 0.005
+    assert _check(0.25 - 0.004, 1.0, bar).passed and _check(0.75 + 0.004, 1.0, bar).passed
+    assert not _check(0.25 - 0.006, 1.0, bar).passed and not _check(0.75 + 0.006, 1.0, bar).passed
+    assert _check(0.5, 0.99, bar).passed and not _check(0.5, 0.989, bar).passed
+
+
+def test_without_a_bar_nothing_passes_and_without_jax_the_kernels_must_agree():
+    assert not _check(0.99, None, None).passed  # runs and loads, but accuracy was judged against nothing
+    bar = minimum_bar(0.9, "--min-accuracy 0.9")
+    assert _check(0.9, None, bar).passed and not _check(0.8999, None, bar).passed
+    assert _check(0.95, None, bar, kernel_agreement=0.995).passed
+    assert not _check(0.95, None, bar, kernel_agreement=0.98).passed
+
+
+def test_budget_violations_are_relative_and_zero_at_the_limit():
+    metrics = {"stored_bytes": 1000.0, "compressed_bytes": 500.0}
+    assert budget_violations({"stored_bytes": 1000.0}, metrics) == {"stored_bytes": 0.0}
+    assert budget_violations({"stored_bytes": 999.0, "compressed_bytes": 1000.0}, metrics) == pytest.approx(
+        {"stored_bytes": 1 / 999, "compressed_bytes": -0.5}
+    )
+
+
+def test_a_candidate_exactly_at_the_size_budget_is_trained_and_one_byte_under_it_is_not(
+    cnn_graph, cnn_baseline, cnn_trainer, digits, digits_on_device, tmp_path
+):
+    from nas.config import SearchConfig
+
+    candidate = Candidate.uniform(cnn_graph, weight_bits=8, activation_bits=8)
+    size = float(stored_bytes(cnn_graph, candidate))
+
+    def context(limit: float) -> SearchContext:
+        problem = Problem(
+            config=SearchConfig(budgets={"stored_bytes": limit}), graph=cnn_graph, space=SearchSpace(), dataset=digits
+        )
+        x, y = digits_on_device
+        return SearchContext(
+            problem=problem, trainer=cnn_trainer, baseline=cnn_baseline, x_train=x, y_train=y, results_dir=tmp_path
+        )
+
+    assert within_budgets(context(size), candidate)
+    assert not within_budgets(context(size - 1), candidate)
