@@ -14,6 +14,9 @@ def atomic_write_bytes(path: Path, write: Callable[[IO[bytes]], object]) -> None
     """Calls ``write(handle)`` on a temporary file beside ``path``, fsyncs it and renames it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; the file should get the usual permissions
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nas.errors import USER_ERRORS
+from nas.errors import USER_ERRORS, ConfigError
 from nas.objectives import OBJECTIVE_TERMS
 
 DESCRIPTION = "Hardware-aware compression search (per-layer sparsity x mixed precision) for JAX/Flax models."
@@ -81,6 +81,35 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the built-in model families")
     models.set_defaults(run=_run_models)
 
+    devices = sub.add_parser("devices", help="list the device profiles and the kind of each latency table")
+    devices.set_defaults(run=_run_devices)
+
+    profile = sub.add_parser("profile", help="measure a device's latency tables (the host: here and now)")
+    profile.add_argument("--device", required=True, help="device profile name (only 'host' can be measured here)")
+    profile.add_argument(
+        "--quick", action="store_true", help="a small grid (a few minutes; for trying the command, not for use)"
+    )
+    profile.add_argument(
+        "--if-cpu-differs",
+        action="store_true",
+        help="profile only when the host tables were measured on another CPU (or are missing)",
+    )
+    profile.add_argument("--no-progress", action="store_true", help="no progress bar")
+    profile.set_defaults(run=_run_profile)
+
+    estimate = sub.add_parser("estimate", help="predicted cost of a model or a trial on a device, per layer")
+    source = estimate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a model family or spec .json (with --dataset and --precision)")
+    source.add_argument("--study", help="a study name (with --trial)")
+    estimate.add_argument("--trial", type=_non_negative_int, default=None, help="trial number of --study")
+    estimate.add_argument("--dataset", default="digits", help="dataset whose input shape the model takes (digits)")
+    estimate.add_argument("--precision", default="w8a8", help="uniform precision of --model, e.g. w8a8 (default)")
+    estimate.add_argument("--device", default=None, help="device profile (default: host, or the study's device)")
+    estimate.add_argument("--kernel-set", default=None, help="kernel set (default: the device's first)")
+    estimate.add_argument("--storage", default=None, help="Optuna storage URL (default: the study's sqlite file)")
+    _common(estimate)
+    estimate.set_defaults(run=_run_estimate)
+
     train = sub.add_parser("train", help="train (or load from cache) the uncompressed baseline")
     _problem_flags(train)
     _common(train)
@@ -104,9 +133,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument(
         "--objectives",
-        default="accuracy,stored_bytes",
+        default="accuracy,latency_ms",
         help="comma-separated terms, accuracy first, then one or more costs: "
-        f"{', '.join(OBJECTIVE_TERMS)} (default: accuracy,stored_bytes)",
+        f"{', '.join(OBJECTIVE_TERMS)} (default: accuracy,latency_ms)",
+    )
+    search.add_argument("--device", default="host", help="target device profile, see `nas devices` (default: host)")
+    search.add_argument(
+        "--kernel-set", default=None, help="the device's kernel set for latency (default: the device's first)"
+    )
+    search.add_argument(
+        "--search-sparsity",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="search unstructured sparsity (default: only when compressed_bytes is an objective or budget; "
+        "no other figure falls with it)",
     )
     for flag, (unit, applies_to) in budget_flags().items():
         search.add_argument(
@@ -161,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace):
     from nas.config import DEFAULT_SAMPLER, FinetuneConfig, SearchConfig, TrainConfig, load_space_file
 
-    objectives = tuple(name.strip() for name in getattr(args, "objectives", "accuracy,stored_bytes").split(","))
+    objectives = tuple(name.strip() for name in getattr(args, "objectives", "accuracy,latency_ms").split(","))
     steps = getattr(args, "steps", None)
     space = getattr(args, "space", None)
     return SearchConfig(
@@ -171,6 +211,9 @@ def _config(args: argparse.Namespace):
         space=load_space_file(space) if space else None,
         objectives=objectives,
         budgets=_budgets(args, objectives),
+        device=getattr(args, "device", "host"),
+        kernel_set=getattr(args, "kernel_set", None),
+        search_sparsity=getattr(args, "search_sparsity", None),
         channel_norm=getattr(args, "channel_norm", "l2"),
         sampler=getattr(args, "sampler", None) or DEFAULT_SAMPLER,
         seed=args.seed,
@@ -212,6 +255,53 @@ def _run_models(args: argparse.Namespace) -> None:
         print(f"{name:14s} {layers:3d} compressible layers  {spec.description}")
 
 
+def _run_devices(args: argparse.Namespace) -> None:
+    from latency_models.registry import available_devices, load_device, table_summaries
+
+    for name in available_devices():
+        device = load_device(name)
+        print(f"{name:10s} {device.description}")
+        print(
+            f"{'':10s} runtime {device.runtime}; threads {device.threads}; RAM {_limit(device.ram_bytes)}, "
+            f"flash {_limit(device.flash_bytes)}; active power {device.active_power.watts:g} W"
+        )
+        for table in table_summaries(device):
+            entries = f"{table.entries} entries, " if table.entries else ""
+            print(f"{'':10s} latency table [{table.kernel_set}]: {table.kind} ({entries}{table.detail})")
+
+
+def _limit(value: int | None) -> str:
+    return "no limit" if value is None else f"{value / 1024:g} KiB"
+
+
+def _run_profile(args: argparse.Namespace) -> None:
+    from latency_models.registry import host_tables_current
+    from nas.profiling.run import profile_and_save
+
+    if args.if_cpu_differs and args.device == "host":
+        reason = host_tables_current()
+        if reason is None:
+            print("host tables were measured on this CPU: nothing to do")
+            return
+        print(f"profiling this host: {reason}", file=sys.stderr)
+    for path, table in profile_and_save(args.device, quick=args.quick, show_progress=not args.no_progress):
+        print(f"wrote {path} ({len(table.entries)} entries, noise floor {table.provenance['noise_floor_pct']}%)")
+
+
+def _run_estimate(args: argparse.Namespace) -> None:
+    from nas.analysis.estimate import estimate_spec, estimate_trial, format_estimate
+    from nas.paths import StudyPaths
+
+    if args.study is not None:
+        if args.trial is None:
+            raise ConfigError("--study needs --trial N")
+        storage = args.storage or StudyPaths(args.results_dir, args.study).default_storage
+        result = estimate_trial(args.study, args.trial, storage, args.device, args.kernel_set)
+    else:
+        result = estimate_spec(args.model, args.dataset, args.precision, args.device or "host", args.kernel_set)
+    print(format_estimate(result))
+
+
 def _run_train(args: argparse.Namespace) -> None:
     from nas.progress import epoch_progress
     from nas.search.context import build_context, resolve_problem
@@ -233,6 +323,7 @@ def _run_search(args: argparse.Namespace) -> None:
 
     check_study_name(args.study)
     problem = resolve_problem(_config(args), data_dir=args.data_dir)
+    _note_stale_host_tables(problem.config)
     summary = run_search(
         problem,
         name=args.study,
@@ -247,16 +338,47 @@ def _run_search(args: argparse.Namespace) -> None:
         f"study {args.study}: {summary.trials_run} trials run, {summary.resumed_from} resumed; "
         f"{len(front)} on the Pareto front (baseline val accuracy {summary.context.baseline.val_accuracy:.4f})"
     )
-    print(front[["number", *objectives]].to_string(index=False))
+    print(_front_table(front, objectives))
     print(f"next: nas pareto --study {args.study}  and  nas plot --study {args.study}")
+
+
+def _note_stale_host_tables(config) -> None:
+    """One line on stderr when host latency comes from tables measured on another CPU."""
+    from latency_models.registry import host_tables_current
+
+    if config.device == "host" and config.uses_device:
+        reason = host_tables_current()
+        if reason is not None:
+            print(
+                f"note: host latency is predicted from tables that may not fit this machine: {reason}; "
+                "`nas profile --device host` measures it here",
+                file=sys.stderr,
+            )
+
+
+def _front_table(front, objectives: tuple[str, ...]) -> str:
+    """The front in display units: objectives first, then the other device figures the trials recorded."""
+    from nas.objectives import DEVICE_TERMS, term
+
+    extra = [n for n in ("stored_bytes", *DEVICE_TERMS) if n not in objectives and front.get(n) is not None]
+    names = [n for n in (*objectives, *extra) if n in front.columns and front[n].notna().any()]
+    shown = front[["number", *(["test_accuracy"] if "test_accuracy" in front.columns else []), *names]].copy()
+    renamed = {}
+    for name in names:
+        figure = term(name)
+        if name != "accuracy":
+            shown[name] = shown[name] * figure.scale
+            provenance = front.get(f"{name}_provenance")
+            kind = "" if provenance is None else f", {'/'.join(sorted(set(provenance.dropna().astype(str))))}"
+            renamed[name] = f"{name.rsplit('_', 1)[0]} ({figure.unit}{kind})"
+    return shown.rename(columns=renamed).to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
 def _run_pareto(args: argparse.Namespace) -> None:
     from nas.analysis.report import pareto_report
 
     report = pareto_report(args.study, results_dir=args.results_dir, storage=args.storage)
-    columns = [c for c in ("number", "accuracy", "test_accuracy", *report.objectives[1:]) if c in report.front.columns]
-    print(report.front[columns].to_string(index=False) if not report.front.empty else "no feasible trial yet")
+    print(_front_table(report.front, report.objectives) if not report.front.empty else "no feasible trial yet")
     print(f"wrote {report.trials_csv} ({len(report.trials)} trials) and {report.front_csv}")
 
 
@@ -291,6 +413,23 @@ def _print_checks(label: str, record: dict) -> None:
     )
 
 
+def _print_cost_check(label: str, check: dict) -> None:
+    if "skipped" in check:
+        print(f"{label} predicted vs measured: skipped ({check['skipped']})")
+        return
+    for kernels, figures in check["latency"].items():
+        print(
+            f"{label} [{kernels:7s}] latency predicted {figures['predicted_ms'] * 1000:.2f} us "
+            f"({figures['provenance']}) vs measured {figures['measured_ms'] * 1000:.2f} us: "
+            f"{figures['error_pct']:+.1f}%"
+        )
+    ram, flash = check["ram_bytes"], check["flash_bytes"]
+    print(
+        f"{label} RAM predicted {ram['predicted']} B vs measured {ram['measured']} B; "
+        f"flash predicted {flash['predicted']} B vs file {flash['measured']} B"
+    )
+
+
 def _run_export(args: argparse.Namespace) -> int:
     from nas.deploy.study_export import export_trials
 
@@ -308,6 +447,7 @@ def _run_export(args: argparse.Namespace) -> int:
             f"JAX test accuracy {record['jax_test_accuracy']:.4f}"
         )
         _print_checks(f"  trial {record['trial']}", record)
+        _print_cost_check(f"  trial {record['trial']}", record["cost_check"])
         if not record["passed"]:
             print(f"  first divergent layer: {record.get('first_divergent_layer')}")
     failed = [r["trial"] for r in records if not r["passed"]]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
-from nas.objectives import ACCURACY, SIZE_TERMS, cost_terms, term
+from nas.objectives import ACCURACY, DEVICE_TERMS, SIZE_TERMS, SPARSITY_TERMS, cost_terms, term
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,8 +53,11 @@ class SearchConfig:
     width_multiplier: float | None = None
     dataset: str = "digits"
     space: dict[str, Any] | None = None
-    objectives: tuple[str, ...] = ("accuracy", "stored_bytes")
+    objectives: tuple[str, ...] = ("accuracy", "latency_ms")
     budgets: dict[str, float] = field(default_factory=dict)
+    device: str = "host"
+    kernel_set: str | None = None
+    search_sparsity: bool | None = None
     channel_norm: str = "l2"
     sampler: str = DEFAULT_SAMPLER
     seed: int = 0
@@ -81,6 +84,23 @@ class SearchConfig:
         return next((o for o in self.objectives if o in SIZE_TERMS), "stored_bytes")
 
     @property
+    def uses_device(self) -> bool:
+        """Whether an objective or budget needs the device's cost model."""
+        return any(name in DEVICE_TERMS for name in (*self.objectives, *self.budgets))
+
+    @property
+    def searches_sparsity(self) -> bool:
+        """Whether unstructured sparsity is searched: when asked, else when a chosen figure rewards it.
+
+        Only the entropy-coded size falls with unstructured sparsity: the file stores zeros densely, and the
+        runtime's kernels skip none of them (XNNPACK turns sparse inference off on x86 CPUs with AVX), so
+        for latency, RAM, flash or stored size the knob would only cost accuracy.
+        """
+        if self.search_sparsity is not None:
+            return self.search_sparsity
+        return any(name in SPARSITY_TERMS for name in (*self.objectives, *self.budgets))
+
+    @property
     def cost_objectives(self) -> tuple[str, ...]:
         """The objectives other than accuracy."""
         return cost_terms(self.objectives)
@@ -98,6 +118,8 @@ class SearchConfig:
         if legacy_size_kb is not None:
             size = next((o for o in raw["objectives"] if o in SIZE_TERMS), "stored_bytes")
             raw["budgets"] = {size: term(size).to_raw(legacy_size_kb)}
+        if "device" not in raw:  # studies created before device costs searched sparsity with any objective
+            raw["search_sparsity"] = True
         raw["train"] = TrainConfig(**raw["train"])
         raw["finetune"] = FinetuneConfig(**raw["finetune"])
         known = {f.name for f in fields(cls)}

@@ -97,9 +97,49 @@ OBJECTIVE_TERMS: dict[str, ObjectiveTerm] = {
             provenance="exact",
             budget_flag="--max-size-kb",
         ),
+        ObjectiveTerm(
+            name="latency_ms",
+            metric="latency_ms",
+            direction="minimize",
+            label="latency on the device",
+            unit="ms",
+            provenance="measured or fitted (device table)",
+            budget_flag="--max-latency-ms",
+        ),
+        ObjectiveTerm(
+            name="energy_mj",
+            metric="energy_mj",
+            direction="minimize",
+            label="energy per inference",
+            unit="mJ",
+            provenance="analytic (power x latency) unless a power counter measured it",
+            budget_flag="--max-energy-mj",
+        ),
+        ObjectiveTerm(
+            name="ram_bytes",
+            metric="ram_bytes",
+            direction="minimize",
+            label="RAM (tensor arena + load-time copies)",
+            unit="KB",
+            scale=1e-3,
+            provenance="exact (the runtime's memory plan)",
+            budget_flag="--max-ram-kb",
+        ),
+        ObjectiveTerm(
+            name="flash_bytes",
+            metric="flash_bytes",
+            direction="minimize",
+            label=".tflite file size",
+            unit="KB",
+            scale=1e-3,
+            provenance="fitted (exact constants + fitted graph overhead)",
+            budget_flag="--max-flash-kb",
+        ),
     )
 }
 SIZE_TERMS = ("stored_bytes", "compressed_bytes")
+DEVICE_TERMS = ("latency_ms", "energy_mj", "ram_bytes", "flash_bytes")  # figures of a device's cost model
+SPARSITY_TERMS = ("compressed_bytes",)  # the only figure unstructured sparsity improves (zeros are stored densely)
 
 
 def term(name: str) -> ObjectiveTerm:

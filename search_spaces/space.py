@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -109,6 +110,8 @@ class SearchSpace:
     weight_bits: tuple[int, ...] = WEIGHT_BITS
     activation_bits: tuple[int, ...] = ACTIVATION_BITS
     rules: tuple[LayerRule, ...] = ()
+    # Per runtime op, the precisions a target device runs (None: every precision the runtime runs correctly).
+    device_precisions: Mapping[str, tuple[tuple[int, int], ...]] | None = None
 
     def __post_init__(self) -> None:
         _check_bits("weight_bits", self.weight_bits, WEIGHT_BITS)
@@ -121,18 +124,33 @@ class SearchSpace:
         rule = next((r for r in self.rules if re.search(r.pattern, layer.name)), None)
         w_bits = rule.weight_bits if rule and rule.weight_bits else self.weight_bits
         a_bits = rule.activation_bits if rule and rule.activation_bits else self.activation_bits
+        device = None if self.device_precisions is None else set(self.device_precisions.get(layer.runtime_op, ()))
         precisions = tuple(
-            (w, a) for w in sorted(w_bits) for a in sorted(a_bits) if runs_correctly(layer.runtime_op, w, a)
+            (w, a)
+            for w in sorted(w_bits)
+            for a in sorted(a_bits)
+            if runs_correctly(layer.runtime_op, w, a) and (device is None or (w, a) in device)
         )
         if not precisions:
             raise SpecError(
-                f"layer {layer.name!r} ({layer.runtime_op}) has no runnable precision: weight bits {w_bits} x "
-                f"activation bits {a_bits}; allow 8-bit weights or float activations for it"
+                f"layer {layer.name!r} ({layer.runtime_op}) has no precision the target runs: weight bits {w_bits} x "
+                f"activation bits {a_bits}; allow 8-bit weights or float activations for it, or pick another device"
             )
         return LayerChoices(
             sparsity=rule.sparsity if rule and rule.sparsity else self.sparsity,
             channel_keep=rule.channel_keep if rule and rule.channel_keep else self.channel_keep,
             precisions=precisions,
+        )
+
+    def restricted_to(self, precisions: Mapping[str, tuple[tuple[int, int], ...]]) -> SearchSpace:
+        """This space limited to the precisions a device runs, per runtime op."""
+        return replace(self, device_precisions=dict(precisions))
+
+    def without_sparsity(self) -> SearchSpace:
+        """This space with unstructured sparsity fixed at 0 everywhere (rules included)."""
+        zero = Grid(low=0.0, high=0.0, step=1.0)
+        return replace(
+            self, sparsity=zero, rules=tuple(replace(r, sparsity=zero if r.sparsity else None) for r in self.rules)
         )
 
     def with_model_rules(self, raw_rules: tuple[dict[str, Any], ...]) -> SearchSpace:

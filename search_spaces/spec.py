@@ -67,6 +67,7 @@ class ModelSpec:
     nodes: tuple[NodeSpec, ...]
     rules: tuple[dict[str, Any], ...] = ()
     width_multiplier: float = 1.0
+    classifier: bool = True  # False only for profiling micro-models (one op to time), which may end anywhere
 
     def __post_init__(self) -> None:
         seen = {"input"}
@@ -79,7 +80,9 @@ class ModelSpec:
                     f"model {self.name!r}: node {node.name!r} reads {missing[0]!r}, which is not defined before it"
                 )
             seen.add(node.name)
-        if not self.nodes or not self.nodes[-1].is_compressible or self.nodes[-1].features is not None:
+        if not self.nodes:
+            raise SpecError(f"model {self.name!r} has no nodes")
+        if self.classifier and (not self.nodes[-1].is_compressible or self.nodes[-1].features is not None):
             raise SpecError(f"model {self.name!r}: the last node must be a dense layer with features 'classes'")
         if not 0 < self.width_multiplier <= 4:
             raise SpecError(f"model {self.name!r}: width_multiplier must be in (0, 4]")
@@ -135,6 +138,7 @@ def spec_from_dict(raw: dict[str, Any]) -> ModelSpec:
         nodes=tuple(nodes),
         rules=tuple(raw.get("rules", ())),
         width_multiplier=width,
+        classifier=bool(raw.get("classifier", True)),
     )
 
 

@@ -1,4 +1,5 @@
-"""The package direction search_spaces <- latency_models <- nas holds, checked on the real imports."""
+"""Imports flow one way, checked on the real imports: search_spaces <- latency_models <- nas, and inside nas
+from the bottom (configs, paths, objective terms) up through the stages to the command line."""
 
 import ast
 from pathlib import Path
@@ -11,16 +12,29 @@ ALLOWED = {
     "latency_models": {"search_spaces", "latency_models"},
     "nas": {"search_spaces", "latency_models", "nas"},
 }
+# The stages of nas/, lowest first; a module may import its own stage and the stages below it.
+STAGES = ("bottom", "compress", "training", "search", "analysis", "deploy", "profiling", "cli")
+BOTTOM = {"config", "errors", "paths", "objectives", "checkpoint", "progress", "provenance"}
 
 
-def _project_imports(path: Path) -> set[str]:
+def _imported_modules(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
-        found |= {n.split(".")[0] for n in names if n.split(".")[0] in ALLOWED}
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
     return found
+
+
+def _stage(module: str) -> str:
+    """The stage of a dotted ``nas`` module name (``nas.search.study`` -> ``search``)."""
+    parts = module.split(".")
+    if len(parts) < 2:
+        return "bottom"
+    if parts[1] in BOTTOM:
+        return "bottom"
+    return parts[1]
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
@@ -28,4 +42,15 @@ def test_imports_only_flow_towards_nas(package):
     files = list((ROOT / package).rglob("*.py"))
     assert files
     for path in files:
-        assert _project_imports(path) <= ALLOWED[package], path
+        roots = {name.split(".")[0] for name in _imported_modules(path)} & set(ALLOWED)
+        assert roots <= ALLOWED[package], path
+
+
+def test_nas_stages_import_only_their_own_stage_and_the_ones_below():
+    for path in (ROOT / "nas").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        own = STAGES.index(_stage(module))
+        assert _stage(module) in STAGES, module
+        for imported in _imported_modules(path):
+            if imported.split(".")[0] == "nas" and imported != "nas":
+                assert STAGES.index(_stage(imported)) <= own, f"{module} imports {imported}"

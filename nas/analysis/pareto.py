@@ -57,6 +57,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "number": trial.number,
             "state": trial.state.name,
             **{name: metrics.get(term.metric) for name, term in OBJECTIVE_TERMS.items()},
+            **{f"{name}_provenance": label for name, label in metrics.get("provenance", {}).items()},
             "feasible": metrics.get("feasible"),
             "finetuned": metrics.get("finetuned"),
             "duration_s": trial.duration.total_seconds() if trial.duration else None,

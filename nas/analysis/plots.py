@@ -60,7 +60,7 @@ def pareto_plot_data(
     front_x = front[cost].to_numpy(float)[order]
     front_y = front["accuracy"].to_numpy(float)[order]
     plane = pareto_mask(np.column_stack([front_y, front_x]), directions((ACCURACY, cost)))
-    provenance = cost_term.provenance
+    provenance = _provenance(done, cost) or cost_term.provenance
     return ParetoPlotData(
         x_label=f"{cost_term.axis_label}, {provenance}",
         y_label=accuracy.axis_label,
@@ -75,6 +75,14 @@ def pareto_plot_data(
         else float("nan"),
         baseline_y=float(baseline[accuracy.metric]),
     )
+
+
+def _provenance(trials: pd.DataFrame, cost: str) -> str:
+    """The provenance labels the trials recorded for ``cost`` (``measured / fitted, extrapolated``), if any."""
+    column = f"{cost}_provenance"
+    if column not in trials.columns:
+        return ""
+    return " / ".join(sorted({str(v) for v in trials[column].dropna()}))
 
 
 def layer_view_data(front: pd.DataFrame, layers: Sequence[str]) -> LayerViewData:

@@ -16,7 +16,6 @@ import numpy as np
 
 from nas.compress.models import Compression
 from search_spaces.graph import ModelGraph, analyze
-from search_spaces.spec import ModelSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,9 +43,7 @@ def shrink(graph: ModelGraph, params: dict[str, Any], compression: Compression) 
         if node.op in ("conv", "dense") and node.features is not None:
             node = replace(node, features=len(kept[graph.layer(node.name).out_group]))
         nodes.append(node)
-    spec = ModelSpec(
-        name=graph.spec.name, description=graph.spec.description, nodes=tuple(nodes), rules=graph.spec.rules
-    )
+    spec = replace(graph.spec, nodes=tuple(nodes))
     small = analyze(spec, graph.input_shape, graph.num_classes)
     new_params, kernel_masks = {}, {}
     for layer in graph.compressible:

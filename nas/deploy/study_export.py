@@ -21,6 +21,7 @@ from nas.analysis.pareto import front_frame, knee_point, trials_frame
 from nas.analysis.report import open_existing
 from nas.checkpoint import atomic_write_bytes
 from nas.compress.shrink import shrink
+from nas.deploy.cost_check import host_cost_check
 from nas.deploy.export import export_candidate
 from nas.deploy.layer_diff import compare_layers, first_divergence
 from nas.deploy.verify import AccuracyBar, Reference, check_kernels, minimum_bar, reference_bar
@@ -94,6 +95,7 @@ def export_trial(
         "kernels": [{**asdict(check), "passed": check.passed} for check in checks],
         "latency_provenance": "measured on this host, LiteRT Python interpreter, batch 1",
         "runtime_memory": asdict(tensor_memory(model.content)),
+        "cost_check": host_cost_check(model.content, graph, candidate, threads),
     }
     if not passed:
         record.update(divergence_report(model.content, graph, params, compression, dataset.x_test[:64]))

@@ -10,6 +10,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from latency_models.cost import CostModel
+from latency_models.device import DeviceProfile, load_device
+from latency_models.registry import cost_model
 from latency_models.size import layer_sizes
 from nas.compress.prune import CHANNEL_NORMS
 from nas.config import SearchConfig
@@ -31,6 +34,8 @@ class Problem:
     graph: ModelGraph
     space: SearchSpace
     dataset: Dataset
+    device: DeviceProfile
+    cost_model: CostModel | None  # None when no objective or budget needs a device figure
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,12 +71,17 @@ def resolve_problem(config: SearchConfig, *, data_dir: Path | None = None) -> Pr
     spec = load_model_spec(config.model, width_multiplier=config.width_multiplier)
     dataset = load_dataset(config.dataset, data_dir=data_dir)
     graph = analyze(spec, dataset.input_shape, dataset.num_classes)
+    device = load_device(config.device)
     base_space = SearchSpace.from_dict(config.space) if config.space else SearchSpace()
-    space = base_space.with_model_rules(spec.rules)
+    # The device decides which precisions exist; a knob no chosen figure rewards is not searched.
+    space = base_space.with_model_rules(spec.rules).restricted_to(device.precisions)
+    if not config.searches_sparsity:
+        space = space.without_sparsity()
     if config.channel_norm not in CHANNEL_NORMS:
         raise ConfigError(f"unknown channel norm {config.channel_norm!r}; use one of {', '.join(CHANNEL_NORMS)}")
     check_budgets_reachable(config.budgets, graph, space)
-    return Problem(config=config, graph=graph, space=space, dataset=dataset)
+    costs = cost_model(config.device, config.kernel_set) if config.uses_device else None
+    return Problem(config=config, graph=graph, space=space, dataset=dataset, device=device, cost_model=costs)
 
 
 def check_budgets_reachable(budgets: dict[str, float], graph: ModelGraph, space: SearchSpace) -> None:

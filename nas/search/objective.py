@@ -17,6 +17,7 @@ import jax
 import numpy as np
 import optuna
 
+from latency_models.cost import Cost
 from latency_models.size import LayerSize, compressed_bytes, layer_sizes, stored_bytes
 from nas.checkpoint import load_tree, save_tree
 from nas.compress.compression import build_compression, stored_codes
@@ -41,21 +42,37 @@ class CandidateResult:
     stored_bytes: int
     compressed_bytes: int
     finetuned: bool
+    device_cost: Cost | None
     seconds: dict[str, float]
 
     @property
     def metrics(self) -> dict[str, float]:
         """The figures objective terms read."""
+        device = {} if self.device_cost is None else self.device_cost.metrics()
         return {
             "val_accuracy": self.val.accuracy,
             "stored_bytes": float(self.stored_bytes),
             "compressed_bytes": float(self.compressed_bytes),
+            **device,
         }
 
 
-def evaluate_candidate(ctx: SearchContext, candidate: Candidate, *, seed: int, train: bool = True) -> CandidateResult:
-    """Builds masks and quantizers from the baseline, fine-tunes (unless ``train`` is False) and scores."""
+def device_cost(ctx: SearchContext, candidate: Candidate) -> Cost | None:
+    """The candidate's cost on the study's device (None when no objective or budget needs it)."""
+    model = ctx.problem.cost_model
+    return None if model is None else model.cost(ctx.graph, candidate)
+
+
+def evaluate_candidate(
+    ctx: SearchContext, candidate: Candidate, *, seed: int, train: bool = True, cost: Cost | None = None
+) -> CandidateResult:
+    """Builds masks and quantizers from the baseline, fine-tunes (unless ``train`` is False) and scores.
+
+    ``cost`` is the candidate's device cost when the caller already computed it (before deciding to train).
+    """
     start = time.perf_counter()
+    cost = cost if cost is not None else device_cost(ctx, candidate)
+    costed = time.perf_counter()
     compression = build_compression(ctx.graph, ctx.baseline.params, candidate, channel_norm=ctx.config.channel_norm)
     masks_done = time.perf_counter()
     params, compression = finetune(
@@ -82,8 +99,10 @@ def evaluate_candidate(ctx: SearchContext, candidate: Candidate, *, seed: int, t
         stored_bytes=sum(size.total_bytes for size in sizes),
         compressed_bytes=compressed_bytes(ctx.graph, candidate, codes),
         finetuned=train,
+        device_cost=cost,
         seconds={
-            "masks": masks_done - start,
+            "cost": costed - start,
+            "masks": masks_done - costed,
             "finetune": trained - masks_done,
             "evaluate": evaluated - trained,
             "sizes": time.perf_counter() - evaluated,
@@ -91,14 +110,16 @@ def evaluate_candidate(ctx: SearchContext, candidate: Candidate, *, seed: int, t
     )
 
 
-def metrics_before_training(ctx: SearchContext, candidate: Candidate) -> dict[str, float]:
+def metrics_before_training(ctx: SearchContext, candidate: Candidate, cost: Cost | None = None) -> dict[str, float]:
     """The budgeted cost metrics of a candidate, known before it is fine-tuned.
 
-    The stored size is exact before training. The entropy-coded size depends on the fine-tuned weights, so
-    before training it is estimated from the masked, quantized baseline; the recorded constraint uses the
-    final figure.
+    The stored size and the device figures depend only on the candidate. The entropy-coded size depends on
+    the fine-tuned weights, so before training it is estimated from the masked, quantized baseline; the
+    recorded constraint uses the final figure.
     """
     metrics: dict[str, float] = {"stored_bytes": float(stored_bytes(ctx.graph, candidate))}
+    if cost is not None:
+        metrics.update(cost.metrics())
     if "compressed_bytes" in ctx.config.budgets:
         compression = build_compression(ctx.graph, ctx.baseline.params, candidate, channel_norm=ctx.config.channel_norm)
         codes = stored_codes(ctx.graph, ctx.baseline.params, candidate, compression)
@@ -106,11 +127,12 @@ def metrics_before_training(ctx: SearchContext, candidate: Candidate) -> dict[st
     return metrics
 
 
-def within_budgets(ctx: SearchContext, candidate: Candidate) -> bool:
+def within_budgets(ctx: SearchContext, candidate: Candidate, cost: Cost | None = None) -> bool:
     """Whether every budget holds for ``candidate`` before training (an over-budget candidate is not trained)."""
     if not ctx.config.budgets:
         return True
-    violations = budget_violations(ctx.config.budgets, metrics_before_training(ctx, candidate))
+    cost = cost if cost is not None else device_cost(ctx, candidate)
+    violations = budget_violations(ctx.config.budgets, metrics_before_training(ctx, candidate, cost))
     return all(v <= 0 for v in violations.values())
 
 
@@ -136,8 +158,9 @@ def make_objective(ctx: SearchContext, paths: StudyPaths) -> Callable[[optuna.Tr
 
     def objective(trial: optuna.Trial) -> tuple[float, ...]:
         candidate = suggest_candidate(trial, ctx.graph, ctx.problem.space)
-        train = within_budgets(ctx, candidate)
-        result = evaluate_candidate(ctx, candidate, seed=ctx.config.seed + trial.number, train=train)
+        cost = device_cost(ctx, candidate)
+        train = within_budgets(ctx, candidate, cost)
+        result = evaluate_candidate(ctx, candidate, seed=ctx.config.seed + trial.number, train=train, cost=cost)
         violations = budget_violations(ctx.config.budgets, result.metrics)
         for name, violation in violations.items():
             trial.set_constraint(constraint_name(name), violation)
@@ -168,8 +191,20 @@ def _record(trial: optuna.Trial, result: CandidateResult, feasible: bool) -> Non
                 }
                 for s in result.layer_sizes
             },
+            **_device_record(result.device_cost),
         },
     )
+
+
+def _device_record(cost: Cost | None) -> dict[str, Any]:
+    """The device figures' provenance and the latency of every layer and whole-model term (microseconds)."""
+    if cost is None:
+        return {}
+    return {
+        "device": cost.device,
+        "provenance": cost.provenance(),
+        "latency_us": {part.name: round(part.latency_ms.value * 1000, 4) for part in cost.layers},
+    }
 
 
 def _finite(values: tuple[float, ...]) -> list[float | None]:

@@ -162,12 +162,16 @@ def _fail_interrupted(study: optuna.Study) -> None:
 
 
 def _record_baseline(study: optuna.Study, context: SearchContext) -> None:
+    uncompressed = Candidate.uncompressed(context.graph)
+    model = context.problem.cost_model
+    device = {} if model is None else model.cost(context.graph, uncompressed).metrics()
     study.set_user_attr(
         "baseline",
         {
             "val_accuracy": context.baseline.val_accuracy,
             "test_accuracy": context.baseline.test_accuracy,
-            "stored_bytes": stored_bytes(context.graph, Candidate.uncompressed(context.graph)),
+            "stored_bytes": stored_bytes(context.graph, uncompressed),
+            **device,
             "cache_dir": str(context.baseline.cache_dir),
         },
     )

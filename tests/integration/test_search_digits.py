@@ -39,10 +39,15 @@ def test_search_resume_pareto_and_plot_end_to_end(tmp_path, capsys):
     attrs = complete[0].user_attrs
     assert set(attrs) == {"candidate", "metrics"}
     metrics = attrs["metrics"]
-    assert set(metrics) >= {"val_accuracy", "stored_bytes", "compressed_bytes", "layer_sizes", "finetuned", "seconds"}
-    assert metrics["stored_bytes"] == complete[0].values[1]
+    assert set(metrics) >= {"val_accuracy", "stored_bytes", "latency_ms", "ram_bytes", "layer_sizes", "seconds"}
+    # The default study is hardware-aware: host latency, with its provenance and per-layer breakdown.
+    assert metrics["latency_ms"] == complete[0].values[1] and metrics["device"] == "host"
+    assert metrics["provenance"]["latency_ms"].split(",")[0] in ("measured", "fitted")
+    assert sum(metrics["latency_us"].values()) == pytest.approx(1000 * complete[0].values[1], abs=1e-3)
     breakdown = metrics["layer_sizes"].values()
-    assert sum(sum(v for k, v in s.items() if k != "weights") for s in breakdown) == complete[0].values[1]
+    assert sum(sum(v for k, v in s.items() if k != "weights") for s in breakdown) == metrics["stored_bytes"]
+    # No chosen figure rewards unstructured sparsity, so it is not searched.
+    assert all(not name.endswith(".sparsity") for name in complete[0].params)
 
     code, out, _ = _run(capsys, "pareto", "--study", "e2e", "--results-dir", str(results))
     assert code == 0
@@ -50,7 +55,7 @@ def test_search_resume_pareto_and_plot_end_to_end(tmp_path, capsys):
     front = pd.read_csv(study_dir / "front.csv")
     assert len(trials) == 6 and {"conv2.weight_bits", "conv2.sparsity", "accuracy"} <= set(trials.columns)
     assert 1 <= len(front) <= 6 and front["test_accuracy"].between(0, 1).all()
-    assert front["stored_bytes"].is_monotonic_increasing and front["accuracy"].is_monotonic_increasing
+    assert front["latency_ms"].is_monotonic_increasing and front["accuracy"].is_monotonic_increasing
     params, compression = load_trial_weights(study_dir / "trials" / f"trial-{front['number'][0]}.npz")
     assert set(params) == {"conv1", "conv2", "fc"} and "ranges" in compression
 
@@ -69,6 +74,9 @@ def test_size_budget_is_a_constraint_and_over_budget_trials_are_not_finetuned(tm
         "budget",
         "--trials",
         "6",
+        "--objectives",
+        "accuracy,stored_bytes",
+        "--search-sparsity",
         "--max-size-kb",
         "8",
         "--results-dir",
@@ -87,6 +95,41 @@ def test_size_budget_is_a_constraint_and_over_budget_trials_are_not_finetuned(tm
     _run(capsys, "pareto", "--study", "budget", "--results-dir", str(results))
     front = pd.read_csv(results / "budget" / "front.csv")
     assert (front["stored_bytes"] <= 8000).all()
+
+
+def test_a_latency_budget_rejects_candidates_before_fine_tuning_on_their_predicted_cost(tmp_path, capsys):
+    from latency_models.registry import cost_model
+    from search_spaces.graph import analyze
+    from search_spaces.space import Candidate
+    from search_spaces.spec import load_model_spec
+
+    graph = analyze(load_model_spec("cnn"), (8, 8, 1), 10)
+    budget_ms = (
+        cost_model("host").cost(graph, Candidate.uniform(graph, weight_bits=8, activation_bits=8)).latency_ms.value
+    )
+    results = tmp_path / "results"
+    argv = [
+        "search",
+        "--study",
+        "fast",
+        "--trials",
+        "8",
+        "--max-latency-ms",
+        str(budget_ms),
+        "--results-dir",
+        str(results),
+    ]
+    code, _, err = _run(capsys, *argv, "--objectives", "accuracy,latency_ms,ram_bytes", "--sampler", "random", *QUICK)
+    assert code == 0, err
+    study = optuna.load_study(study_name="fast", storage=f"sqlite:///{results / 'fast' / 'study.db'}")
+    over = [t for t in study.trials if t.values[1] > budget_ms]
+    assert over and len(over) < len(study.trials)  # the budget splits the sample
+    for trial in study.trials:
+        within = trial.values[1] <= budget_ms
+        assert trial.user_attrs["metrics"]["finetuned"] is within and trial.user_attrs["metrics"]["feasible"] is within
+        assert trial.user_attrs["metrics"]["ram_bytes"] == trial.values[2]
+    assert _run(capsys, "plot", "--study", "fast", "--results-dir", str(results))[0] == 0
+    assert (results / "fast" / "pareto_ram_bytes.png").exists()
 
 
 def test_interrupted_trials_are_marked_failed_on_resume(tmp_path, capsys):

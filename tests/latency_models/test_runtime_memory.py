@@ -16,6 +16,8 @@ from search_spaces.graph import analyze
 from search_spaces.space import Candidate, LayerPolicy
 from search_spaces.spec import spec_from_dict
 
+pytestmark = pytest.mark.slow  # real exports through the LiteRT toolchain
+
 INPUTS, HIDDEN, CLASSES = 32, 64, 10
 
 

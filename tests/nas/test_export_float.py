@@ -14,6 +14,8 @@ from nas.deploy.export import float_tflite
 from nas.training.finetune import predict
 from search_spaces.space import Candidate, LayerPolicy
 
+pytestmark = pytest.mark.slow  # real exports through the LiteRT toolchain
+
 
 @pytest.fixture(scope="module")
 def pruned(cnn_graph, cnn_baseline):

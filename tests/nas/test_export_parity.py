@@ -24,6 +24,8 @@ from search_spaces.runtime_support import supported_precisions
 from search_spaces.space import Candidate, LayerPolicy
 from search_spaces.spec import spec_from_dict
 
+pytestmark = pytest.mark.slow  # real exports through the LiteRT toolchain
+
 HEAD = [{"name": "flatten", "op": "flatten"}, {"name": "head", "op": "dense", "features": "classes"}]
 SINGLE_LAYER = {
     "dense": (

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from latency_models.device import load_device
 from latency_models.litert import Latency
 from latency_models.size import stored_bytes
 from nas.deploy.verify import AccuracyBar, KernelCheck, Reference, minimum_bar, reference_bar
@@ -79,7 +80,12 @@ def test_a_candidate_exactly_at_the_size_budget_is_trained_and_one_byte_under_it
 
     def context(limit: float) -> SearchContext:
         problem = Problem(
-            config=SearchConfig(budgets={"stored_bytes": limit}), graph=cnn_graph, space=SearchSpace(), dataset=digits
+            config=SearchConfig(objectives=("accuracy", "stored_bytes"), budgets={"stored_bytes": limit}),
+            graph=cnn_graph,
+            space=SearchSpace(),
+            dataset=digits,
+            device=load_device("host"),
+            cost_model=None,
         )
         x, y = digits_on_device
         return SearchContext(

@@ -105,8 +105,23 @@ def test_first_matching_rule_wins_and_rules_can_fix_knobs():
 def test_a_rule_leaving_no_runnable_precision_is_an_error():
     graph = _graph("dscnn")
     space = SearchSpace(rules=(LayerRule(pattern="^dw1$", weight_bits=(4,), activation_bits=(16,)),))
-    with pytest.raises(SpecError, match=r"layer 'dw1'.*no runnable precision"):
+    with pytest.raises(SpecError, match=r"layer 'dw1'.*no precision the target runs"):
         space.choices_for(graph.layer("dw1"))
+
+
+def test_a_device_restricts_the_precisions_and_a_space_can_drop_sparsity():
+    graph = _graph("cnn")
+    int8_only = {"conv": ((8, 8),), "dwconv_multiplier": ((8, 8), (32, 32)), "dense": ((8, 8), (8, 32))}
+    space = SearchSpace().restricted_to(int8_only).without_sparsity()
+    assert space.choices_for(graph.layer("conv2")).precisions == ((8, 8),)
+    assert space.choices_for(graph.layer("fc")).precisions == ((8, 8), (8, 32))
+    study = optuna.create_study(directions=["maximize"])
+    trial = study.ask()
+    candidate = suggest_candidate(trial, graph, space)
+    assert candidate.policy("conv2").weight_bits == 8 and "conv2.precision" not in trial.params
+    assert not any(name.endswith(".sparsity") for name in trial.params)
+    with pytest.raises(SpecError, match=r"layer 'conv2' \(conv\) has no precision the target runs"):
+        SearchSpace().restricted_to({"conv": ((16, 8),)}).choices_for(graph.layer("conv2"))
 
 
 def test_grid_values_and_validation():

@@ -1,0 +1,123 @@
+"""What a candidate costs on a device, and how far each figure can be trusted.
+
+Every figure carries its provenance:
+
+- ``exact``: computed from the candidate with no model of the hardware (stored bytes, the memory plan);
+- ``measured``: timed or read on the device itself (a table hit, a power counter);
+- ``fitted``: predicted by a model fitted to measurements of the device (a shape that was not measured);
+- ``analytic``: derived from specifications only (datasheet clock, MACs per cycle, stated power).
+
+A figure combined from several parts takes the weakest provenance among them, in that order, and a fitted
+figure says whether it extrapolated beyond the measured range.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from latency_models.errors import CostModelError
+
+if TYPE_CHECKING:
+    from latency_models.device import DeviceProfile
+    from search_spaces.graph import ModelGraph
+    from search_spaces.space import Candidate
+
+Provenance = Literal["exact", "measured", "fitted", "analytic"]
+PROVENANCES: tuple[Provenance, ...] = ("exact", "measured", "fitted", "analytic")  # strongest first
+
+
+def weakest(provenances: Iterable[Provenance]) -> Provenance:
+    """The least trustworthy provenance among ``provenances`` (``exact`` when there are none)."""
+    return max(provenances, key=PROVENANCES.index, default="exact")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Figure:
+    """A non-negative cost figure with its provenance; ``extrapolated`` marks a fit used outside its data."""
+
+    value: float
+    provenance: Provenance
+    extrapolated: bool = False
+
+    def __post_init__(self) -> None:
+        if self.provenance not in PROVENANCES:
+            raise CostModelError(f"unknown provenance {self.provenance!r}; use one of {', '.join(PROVENANCES)}")
+        if not math.isfinite(self.value) or self.value < 0:
+            raise CostModelError(f"a cost figure must be finite and >= 0, got {self.value}")
+
+    @property
+    def label(self) -> str:
+        """``"fitted, extrapolated"``-style text for tables and plot axes."""
+        return f"{self.provenance}, extrapolated" if self.extrapolated else self.provenance
+
+    def __add__(self, other: Figure) -> Figure:
+        return Figure(
+            value=self.value + other.value,
+            provenance=weakest((self.provenance, other.provenance)),
+            extrapolated=self.extrapolated or other.extrapolated,
+        )
+
+    def scaled(self, factor: float, provenance: Provenance | None = None) -> Figure:
+        """This figure times ``factor`` (for instance latency x power), optionally weakening its provenance."""
+        kind = self.provenance if provenance is None else weakest((self.provenance, provenance))
+        return Figure(value=self.value * factor, provenance=kind, extrapolated=self.extrapolated)
+
+
+ZERO = Figure(value=0.0, provenance="exact")
+
+
+def total(figures: Iterable[Figure]) -> Figure:
+    """Sum of figures (weakest provenance, extrapolated if any part is)."""
+    result = ZERO
+    for figure in figures:
+        result = result + figure
+    return result
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerCost:
+    """One layer's (or one whole-model term's) share of the latency."""
+
+    name: str
+    latency_ms: Figure
+    note: str = ""
+
+
+COST_FIGURES = ("latency_ms", "energy_mj", "flash_bytes", "ram_bytes")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cost:
+    """A candidate's cost on one device: the four figures, and the latency broken down by layer and term."""
+
+    device: str
+    latency_ms: Figure
+    energy_mj: Figure
+    flash_bytes: Figure
+    ram_bytes: Figure
+    layers: tuple[LayerCost, ...] = ()
+
+    def metrics(self) -> dict[str, float]:
+        """The four figures by name (the keys objective terms read)."""
+        return {name: getattr(self, name).value for name in COST_FIGURES}
+
+    def provenance(self) -> dict[str, str]:
+        """The provenance label of each figure by name."""
+        return {name: getattr(self, name).label for name in COST_FIGURES}
+
+
+class CostModel(abc.ABC):
+    """How much a candidate costs on one device. Every implementation passes ``tests/latency_models/contract``."""
+
+    @property
+    @abc.abstractmethod
+    def device(self) -> DeviceProfile:
+        """The device this model describes."""
+
+    @abc.abstractmethod
+    def cost(self, graph: ModelGraph, candidate: Candidate) -> Cost:
+        """The cost of ``candidate`` (a compression of ``graph``) on this device."""

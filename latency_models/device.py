@@ -1,0 +1,165 @@
+"""Device profiles: what a target runs, how fast, within which memory and at what power, with sources.
+
+A profile is a JSON data file in ``latency_models/devices/<name>.json`` (never code, never pickle). Its
+latency tables sit beside it as ``<name>.<kernel_set>.csv`` with a JSON sidecar of their own provenance.
+Loading never touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from latency_models.errors import CostModelError
+from search_spaces.runtime_support import OPS, runs_correctly
+
+DEVICES_DIR = Path(__file__).resolve().parent / "devices"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PowerFigure:
+    """A power figure in watts and where it comes from."""
+
+    watts: float
+    source: str
+
+    def __post_init__(self) -> None:
+        if not self.watts >= 0 or not self.source.strip():
+            raise CostModelError(f"a power figure needs watts >= 0 and a source, got {self}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceProfile:
+    """A named deployment target.
+
+    Attributes:
+        name: the name ``--device`` takes.
+        description: one line for ``nas devices``.
+        runtime: the inference runtime and its version (``ai-edge-litert 2.3.0``, ``TFLite Micro + CMSIS-NN``).
+        kernel_sets: the kernel sets the runtime offers here; the first is the default.
+        threads: interpreter threads the figures assume.
+        precisions: per op kind, the (weight bits, activation bits) pairs the device runs.
+        ram_bytes / flash_bytes: memory limits (None: not a constraint on this device).
+        active_power / idle_power: power while running inference and while idle, with sources.
+        energy_convention: how energy is derived from power (which power, idle subtracted or not).
+        provenance: where the profile's facts come from.
+    """
+
+    name: str
+    description: str
+    runtime: str
+    kernel_sets: tuple[str, ...]
+    threads: int
+    precisions: dict[str, tuple[tuple[int, int], ...]]
+    ram_bytes: int | None = None
+    flash_bytes: int | None = None
+    active_power: PowerFigure
+    idle_power: PowerFigure | None = None
+    energy_convention: str = "energy = active power x latency (idle power not subtracted)"
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.kernel_sets:
+            raise CostModelError(f"device {self.name!r}: list at least one kernel set")
+        if self.threads < 1:
+            raise CostModelError(f"device {self.name!r}: threads must be >= 1")
+        unknown = set(self.precisions) - set(OPS)
+        if unknown:
+            raise CostModelError(f"device {self.name!r}: unknown op kinds {sorted(unknown)}; use {', '.join(OPS)}")
+
+    @property
+    def default_kernel_set(self) -> str:
+        """The kernel set figures refer to unless another is asked for."""
+        return self.kernel_sets[0]
+
+    def runs(self, op: str, weight_bits: int, activation_bits: int) -> bool:
+        """Whether this device runs ``op`` at this precision (and the exporter emits it correctly)."""
+        allowed = self.precisions.get(op, ())
+        return (weight_bits, activation_bits) in allowed and runs_correctly(op, weight_bits, activation_bits)
+
+    def table_path(self, kernel_set: str, directory: Path = DEVICES_DIR) -> Path:
+        """Where this device's latency table for ``kernel_set`` lives."""
+        return directory / f"{self.name}.{kernel_set}.csv"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (inverse of ``profile_from_dict``)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "runtime": self.runtime,
+            "kernel_sets": list(self.kernel_sets),
+            "threads": self.threads,
+            "precisions": {op: [list(p) for p in pairs] for op, pairs in self.precisions.items()},
+            "ram_bytes": self.ram_bytes,
+            "flash_bytes": self.flash_bytes,
+            "active_power": vars(self.active_power),
+            "idle_power": None if self.idle_power is None else vars(self.idle_power),
+            "energy_convention": self.energy_convention,
+            "provenance": self.provenance,
+        }
+
+
+PROFILE_KEYS = {
+    "name",
+    "description",
+    "runtime",
+    "kernel_sets",
+    "threads",
+    "precisions",
+    "ram_bytes",
+    "flash_bytes",
+    "active_power",
+    "idle_power",
+    "energy_convention",
+    "provenance",
+}
+
+
+def profile_from_dict(raw: Any, source: str = "profile") -> DeviceProfile:
+    """Validates a profile's JSON form; every problem names the file and the key."""
+    if not isinstance(raw, dict):
+        raise CostModelError(f"{source}: a device profile must be a JSON object")
+    unknown = set(raw) - PROFILE_KEYS
+    missing = {"name", "description", "runtime", "kernel_sets", "threads", "precisions", "active_power"} - set(raw)
+    if unknown or missing:
+        raise CostModelError(f"{source}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    try:
+        return DeviceProfile(
+            name=str(raw["name"]),
+            description=str(raw["description"]),
+            runtime=str(raw["runtime"]),
+            kernel_sets=tuple(str(k) for k in raw["kernel_sets"]),
+            threads=int(raw["threads"]),
+            precisions={str(op): tuple((int(w), int(a)) for w, a in pairs) for op, pairs in raw["precisions"].items()},
+            ram_bytes=None if raw.get("ram_bytes") is None else int(raw["ram_bytes"]),
+            flash_bytes=None if raw.get("flash_bytes") is None else int(raw["flash_bytes"]),
+            active_power=PowerFigure(**raw["active_power"]),
+            idle_power=None if raw.get("idle_power") is None else PowerFigure(**raw["idle_power"]),
+            energy_convention=str(raw.get("energy_convention", DeviceProfile.energy_convention)),
+            provenance=dict(raw.get("provenance", {})),
+        )
+    except (TypeError, ValueError, AttributeError) as err:
+        raise CostModelError(f"{source}: malformed device profile ({err})") from None
+
+
+def available_devices(directory: Path = DEVICES_DIR) -> list[str]:
+    """Names of the profiles in ``directory``."""
+    return sorted(path.stem for path in directory.glob("*.json") if "." not in path.stem)
+
+
+def load_device(name: str, directory: Path = DEVICES_DIR) -> DeviceProfile:
+    """The profile called ``name``; an unknown name lists the known ones."""
+    path = directory / f"{name}.json"
+    if "/" in name or "\\" in name or not path.exists():
+        known = ", ".join(available_devices(directory)) or "none"
+        raise CostModelError(f"unknown device {name!r}; known devices: {known} (`nas devices` lists them)")
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CostModelError(f"device profile {path.name} is not valid JSON ({err}); restore it from git") from None
+    profile = profile_from_dict(raw, path.name)
+    if profile.name != name:
+        raise CostModelError(f"{path.name} names device {profile.name!r}; the file name and the name must agree")
+    return profile

@@ -1,0 +1,93 @@
+"""``nas estimate``: the predicted cost of one candidate on a device, per layer and whole-model term, and in total.
+
+The candidate is a model spec at a uniform precision (``w8a8``) or a study's trial; the device is any profile
+with a table. Every figure is printed with its provenance, so an estimate is never mistaken for a measurement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import optuna
+
+from latency_models.cost import Cost
+from latency_models.registry import cost_model
+from nas.errors import ConfigError
+from nas.search.study import load_study, study_config
+from nas.training.data import load_dataset
+from search_spaces.graph import ModelGraph, analyze
+from search_spaces.space import Candidate, SearchSpace, parse_precision, suggest_candidate
+from search_spaces.spec import load_model_spec
+
+
+@dataclass(frozen=True, kw_only=True)
+class Estimate:
+    """What was costed and its cost."""
+
+    description: str
+    graph: ModelGraph
+    candidate: Candidate
+    cost: Cost
+    kernel_set: str
+
+
+def estimate_spec(model: str, dataset: str, precision: str, device: str, kernel_set: str | None = None) -> Estimate:
+    """The cost of ``model`` on ``dataset``'s input at a uniform ``precision`` (e.g. ``w8a8``)."""
+    data = load_dataset(dataset)
+    graph = analyze(load_model_spec(model), data.input_shape, data.num_classes)
+    weight_bits, activation_bits = parse_precision(precision)
+    candidate = Candidate.uniform(graph, weight_bits=weight_bits, activation_bits=activation_bits)
+    costs = cost_model(device, kernel_set)
+    unrunnable = [
+        layer.name
+        for layer in graph.compressible
+        if not costs.device.runs(layer.runtime_op, weight_bits, activation_bits)
+    ]
+    if unrunnable:
+        raise ConfigError(f"{device} does not run {precision} for {', '.join(unrunnable)}; pick another precision")
+    description = f"{model} on {dataset} input {graph.input_shape}, uniform {precision}"
+    return _estimate(description, graph, candidate, device, kernel_set)
+
+
+def estimate_trial(study_name: str, number: int, storage: str, device: str | None, kernel_set: str | None) -> Estimate:
+    """The cost of a study's trial (on the study's device unless ``device`` is given)."""
+    study = load_study(study_name, storage)
+    config = study_config(study)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials or trials[number].state != optuna.trial.TrialState.COMPLETE:
+        raise ConfigError(f"trial {number} of {study_name!r} is not a finished trial")
+    data = load_dataset(config.dataset)
+    spec = load_model_spec(config.model, width_multiplier=config.width_multiplier)
+    graph = analyze(spec, data.input_shape, data.num_classes)
+    space = (SearchSpace.from_dict(config.space) if config.space else SearchSpace()).with_model_rules(spec.rules)
+    candidate = suggest_candidate(optuna.trial.FixedTrial(trials[number].params), graph, space)
+    target = device or config.device
+    return _estimate(f"trial {number} of {study_name}", graph, candidate, target, kernel_set or config.kernel_set)
+
+
+def _estimate(
+    description: str, graph: ModelGraph, candidate: Candidate, device: str, kernel_set: str | None
+) -> Estimate:
+    model = cost_model(device, kernel_set)
+    kernels = getattr(model, "kernel_set", kernel_set or model.device.default_kernel_set)
+    return Estimate(
+        description=description, graph=graph, candidate=candidate, cost=model.cost(graph, candidate), kernel_set=kernels
+    )
+
+
+def format_estimate(estimate: Estimate) -> str:
+    """The per-layer table and the totals, each figure with its provenance."""
+    cost = estimate.cost
+    lines = [f"{estimate.description} on {cost.device} ({estimate.kernel_set} kernels)"]
+    lines.append(f"  {'layer / term':28s} {'latency (us)':>12s}  provenance        op")
+    for part in cost.layers:
+        lines.append(
+            f"  {part.name:28s} {part.latency_ms.value * 1000:12.3f}  {part.latency_ms.label:16s}  {part.note}"
+        )
+    lines.append(f"  {'total latency':28s} {cost.latency_ms.value * 1000:12.3f}  {cost.latency_ms.label}")
+    lines.append(
+        f"  energy {cost.energy_mj.value:.4g} mJ ({cost.energy_mj.label}); "
+        f"flash {cost.flash_bytes.value / 1000:.2f} KB ({cost.flash_bytes.label}); "
+        f"RAM {cost.ram_bytes.value / 1000:.2f} KB ({cost.ram_bytes.label})"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,47 @@
+"""Predicted against measured, for every export: latency on this host per kernel set, RAM and flash.
+
+The prediction is the host cost model's (the study's device when that is the host; the figures for another
+device cannot be measured here and are not compared). Latency is measured with the cost tables' own timing
+protocol, so the two sides are comparable; RAM is the interpreter's tensor memory (builtin kernels), flash the
+file size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from latency_models.errors import CostModelError
+from latency_models.registry import cost_model
+from latency_models.runtime_memory import tensor_memory
+from latency_models.timing import TimingProtocol, time_invokes
+from search_spaces.graph import ModelGraph
+from search_spaces.space import Candidate
+
+HOST = "host"
+
+
+def host_cost_check(content: bytes, graph: ModelGraph, candidate: Candidate, threads: int = 1) -> dict[str, Any]:
+    """Per kernel set: predicted and measured latency and the error; predicted and measured RAM and flash."""
+    try:
+        models = {kernels: cost_model(HOST, kernels) for kernels in ("xnnpack", "builtin")}
+    except CostModelError as err:  # no host table: nothing to compare against, and say so
+        return {"skipped": str(err)}
+    protocol = TimingProtocol(threads=threads)
+    latency = {}
+    for kernels, model in models.items():
+        predicted = model.cost(graph, candidate)
+        measured = time_invokes(content, delegate=kernels, protocol=protocol).median_ms
+        latency[kernels] = {
+            "predicted_ms": predicted.latency_ms.value,
+            "provenance": predicted.latency_ms.label,
+            "measured_ms": measured,
+            "error_pct": round(100 * (predicted.latency_ms.value - measured) / measured, 2),
+        }
+    cost = models["builtin"].cost(graph, candidate)
+    return {
+        "device": HOST,
+        "latency": latency,
+        "ram_bytes": {"predicted": int(cost.ram_bytes.value), "measured": tensor_memory(content).runtime_bytes},
+        "flash_bytes": {"predicted": round(cost.flash_bytes.value), "measured": len(content)},
+        "protocol": protocol.describe(),
+    }
