@@ -191,7 +191,7 @@ def plot(result: dict[str, Any]) -> None:
             ax.scatter(measured[mask], predicted[mask], s=16, label=family)
         line = np.array([measured.min() * 0.8, measured.max() * 1.2])
         ax.plot(line, line, c="k", lw=0.8)
-        ax.fill_between(line, line * 0.9, line * 1.1, color="0.85", label="±10%")
+        ax.fill_between(line, line * 0.9, line * 1.1, color="0.85", label="±10%", zorder=0)
         ax.set_xscale("log")
         ax.set_yscale("log")
         figures = result[kernels]

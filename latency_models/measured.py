@@ -46,7 +46,7 @@ class MeasuredCostModel(CostModel):
         parts = [LayerCost(name="invoke", latency_ms=self._invoke(), note="interpreter overhead per invoke")]
         for layer, key in layer_keys(graph, candidate):
             value, provenance, extrapolated = self.fitted.latency(key)
-            figure = Figure(value=value, provenance=provenance, extrapolated=extrapolated)  # type: ignore[arg-type]
+            figure = Figure(value=value, provenance=provenance, extrapolated=extrapolated)
             parts.append(LayerCost(name=layer.name, latency_ms=figure, note=key.describe()))
         for boundary in boundaries(graph, candidate):
             parts.append(LayerCost(name=boundary.name, latency_ms=self._boundary(boundary), note=boundary.kind))

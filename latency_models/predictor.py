@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import nnls
 
+from latency_models.cost import Provenance
 from latency_models.errors import CostModelError
 from latency_models.table import LatencyTable, LayerKey
 
@@ -145,7 +146,7 @@ class FittedTable:
             if len(keys) >= MIN_POINTS
         }
 
-    def latency(self, key: LayerKey) -> tuple[float, str, bool]:
+    def latency(self, key: LayerKey) -> tuple[float, Provenance, bool]:
         """(latency in ms, provenance, extrapolated) of ``key``: measured when in the table, else fitted."""
         measured = self.table.get(key)
         if measured is not None:

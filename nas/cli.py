@@ -227,7 +227,7 @@ def budget_flags() -> dict[str, tuple[str, tuple[str, ...]]]:
     flags: dict[str, tuple[str, tuple[str, ...]]] = {}
     for term in OBJECTIVE_TERMS.values():
         if term.budget_flag:
-            unit, names = flags.get(term.budget_flag, (term.unit, ()))
+            unit, names = flags.get(term.budget_flag, (term.budget_unit or term.unit, ()))
             flags[term.budget_flag] = (unit, (*names, term.name))
     return flags
 

@@ -76,7 +76,7 @@ class SearchConfig:
         for name, limit in self.budgets.items():
             if name == ACCURACY or not limit > 0:
                 flag = term(name).budget_flag or name
-                raise ConfigError(f"{flag} must be a positive cost budget, got {term(name).display(limit):g}")
+                raise ConfigError(f"{flag} must be a positive cost budget, got {term(name).budget_display(limit):g}")
 
     @property
     def size_term(self) -> str:

@@ -28,7 +28,8 @@ class ObjectiveTerm:
         unit: unit of the displayed value.
         scale: displayed value = raw value x ``scale`` (bytes -> KB is 1e-3).
         provenance: how the figure is obtained when a trial does not record its own (measured / exact / ...).
-        budget_flag: the ``nas search`` option that bounds it (``--max-...``) in displayed units, if any.
+        budget_flag: the ``nas search`` option that bounds it (``--max-...``), if any.
+        budget_unit / budget_scale: the unit of that option and its scale from raw (default: the displayed ones).
     """
 
     name: str
@@ -39,6 +40,8 @@ class ObjectiveTerm:
     scale: float = 1.0
     provenance: str
     budget_flag: str | None = None
+    budget_unit: str | None = None
+    budget_scale: float | None = None
 
     @property
     def axis_label(self) -> str:
@@ -50,8 +53,12 @@ class ObjectiveTerm:
         return raw * self.scale
 
     def to_raw(self, shown: float) -> float:
-        """A value given in displayed units (a budget flag) in raw units."""
-        return shown / self.scale
+        """A budget flag's value (in the budget unit) in raw units."""
+        return shown / (self.scale if self.budget_scale is None else self.budget_scale)
+
+    def budget_display(self, raw: float) -> float:
+        """A raw value in the budget flag's unit."""
+        return raw * (self.scale if self.budget_scale is None else self.budget_scale)
 
     def format(self, raw: float) -> str:
         """``"12.3 KB"``-style text of a raw value."""
@@ -102,18 +109,24 @@ OBJECTIVE_TERMS: dict[str, ObjectiveTerm] = {
             metric="latency_ms",
             direction="minimize",
             label="latency on the device",
-            unit="ms",
+            unit="us",
+            scale=1e3,
             provenance="measured or fitted (device table)",
             budget_flag="--max-latency-ms",
+            budget_unit="ms",
+            budget_scale=1.0,
         ),
         ObjectiveTerm(
             name="energy_mj",
             metric="energy_mj",
             direction="minimize",
             label="energy per inference",
-            unit="mJ",
+            unit="uJ",
+            scale=1e3,
             provenance="analytic (power x latency) unless a power counter measured it",
             budget_flag="--max-energy-mj",
+            budget_unit="mJ",
+            budget_scale=1.0,
         ),
         ObjectiveTerm(
             name="ram_bytes",

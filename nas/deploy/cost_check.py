@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from latency_models.energy import measure_energy_mj, rapl_packages
 from latency_models.errors import CostModelError
+from latency_models.litert import load_interpreter
 from latency_models.registry import cost_model
 from latency_models.runtime_memory import tensor_memory
 from latency_models.timing import TimingProtocol, time_invokes
@@ -18,6 +20,22 @@ from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
 
 HOST = "host"
+
+
+ENERGY_INVOKES = 2000
+
+
+def measured_energy(content: bytes, threads: int) -> float | None:
+    """Energy per inference in mJ from the RAPL counter over many invokes (None without a counter)."""
+    if not rapl_packages():
+        return None
+    interpreter = load_interpreter(content, delegate="xnnpack", threads=threads)
+
+    def run() -> None:
+        for _ in range(ENERGY_INVOKES):
+            interpreter.invoke()
+
+    return measure_energy_mj(run, ENERGY_INVOKES)
 
 
 def host_cost_check(content: bytes, graph: ModelGraph, candidate: Candidate, threads: int = 1) -> dict[str, Any]:
@@ -38,9 +56,16 @@ def host_cost_check(content: bytes, graph: ModelGraph, candidate: Candidate, thr
             "error_pct": round(100 * (predicted.latency_ms.value - measured) / measured, 2),
         }
     cost = models["builtin"].cost(graph, candidate)
+    default = models["xnnpack"].cost(graph, candidate)
     return {
         "device": HOST,
         "latency": latency,
+        "energy_mj": {
+            "predicted": default.energy_mj.value,
+            "provenance": default.energy_mj.label,
+            "measured": measured_energy(content, threads),
+            "measured_note": "RAPL package energy per inference (XNNPACK); None: this machine has no power counter",
+        },
         "ram_bytes": {"predicted": int(cost.ram_bytes.value), "measured": tensor_memory(content).runtime_bytes},
         "flash_bytes": {"predicted": round(cost.flash_bytes.value), "measured": len(content)},
         "protocol": protocol.describe(),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,11 +148,14 @@ def quantized_tflite(
     _require_calibrated(ranges, node_bits)
     logging.disable(logging.WARNING)  # the quantizer logs per-op notes at warning level
     try:
-        qsvs = (
-            quantizer.calibrate({SIGNATURE: [{INPUT_NAME: x[None]} for x in calibration]})
-            if (quantizer.need_calibration)
-            else {}
-        )
+        with warnings.catch_warnings():
+            # Its calibration keeps every interpreter tensor on purpose; the runtime's warning about it is noise.
+            warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors", category=UserWarning)
+            qsvs = (
+                quantizer.calibrate({SIGNATURE: [{INPUT_NAME: x[None]} for x in calibration]})
+                if (quantizer.need_calibration)
+                else {}
+            )
         qsvs = _override_ranges(qsvs, ops, graph, ranges, float_model)
         result = quantizer.quantize(calibration_result=qsvs or None, enable_progress_report=False)
     finally:

@@ -94,8 +94,8 @@ def check_budgets_reachable(budgets: dict[str, float], graph: ModelGraph, space:
         if lowest > limit:
             cost = term(name)
             raise ConfigError(
-                f"{cost.budget_flag} {cost.display(limit):g} is impossible: the cheapest candidate of this space has "
-                f"{cost.label} {cost.format(lowest)}; raise the budget or widen the space"
+                f"{cost.budget_flag} {cost.budget_display(limit):g} is impossible: the cheapest candidate of this "
+                f"space has {cost.label} {cost.format(lowest)}; raise the budget or widen the space"
             )
 
 

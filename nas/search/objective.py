@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -158,9 +158,12 @@ def make_objective(ctx: SearchContext, paths: StudyPaths) -> Callable[[optuna.Tr
 
     def objective(trial: optuna.Trial) -> tuple[float, ...]:
         candidate = suggest_candidate(trial, ctx.graph, ctx.problem.space)
+        start = time.perf_counter()
         cost = device_cost(ctx, candidate)
+        cost_seconds = time.perf_counter() - start
         train = within_budgets(ctx, candidate, cost)
         result = evaluate_candidate(ctx, candidate, seed=ctx.config.seed + trial.number, train=train, cost=cost)
+        result = replace(result, seconds={**result.seconds, "cost": result.seconds["cost"] + cost_seconds})
         violations = budget_violations(ctx.config.budgets, result.metrics)
         for name, violation in violations.items():
             trial.set_constraint(constraint_name(name), violation)
