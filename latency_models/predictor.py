@@ -2,7 +2,8 @@
 
 Features in the style of nn-Meter (Zhang et al., MobiSys 2021): multiply-accumulates, input, output and
 weight bytes, plus the sizes kernels tile over (output pixels and elements, the im2col buffer of a convolution,
-input elements, channel counts) and a constant. Coefficients are fitted by non-negative least squares, so a
+input elements, channel counts), the MACs with channels padded up to 16-wide SIMD tiles (a pruned layer of 28
+channels costs about what 32 would) and a constant. Coefficients are fitted by non-negative least squares, so a
 prediction never falls when the work grows (more MACs, more bytes) and never goes below the op's fixed cost.
 Each prediction says whether its features lie inside the range the fit saw (interpolated) or beyond it
 (extrapolated).
@@ -32,7 +33,9 @@ FEATURES = (
     "input_elements",
     "out_channels",
     "in_channels",
+    "padded_macs",
 )
+TILE = 16  # channels pad up to SIMD tiles: 28 channels cost about what 32 do
 MIN_POINTS = 3
 WEIGHT_FLOOR_MS = 1e-3  # about the interpreter's invoke overhead on the host (0.5 us)
 
@@ -84,9 +87,15 @@ def features(key: LayerKey) -> np.ndarray:
             inputs,
             key.out_channels,
             key.in_channels,
+            macs(key) * _padding(key.out_channels) * (_padding(key.in_channels) if key.op in ("conv", "dense") else 1),
         ],
         np.float64,
     )
+
+
+def _padding(channels: int) -> float:
+    """How much larger ``channels`` is once rounded up to a whole tile."""
+    return -(-channels // TILE) * TILE / channels
 
 
 def group_of(key: LayerKey) -> tuple[str, int, int]:

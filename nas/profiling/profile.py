@@ -46,11 +46,12 @@ class Grid:
     """The shapes profiled per op kind (sampled from these axes, corners always included)."""
 
     spatial: tuple[int, ...] = (4, 8, 16, 28, 32)
-    conv_in: tuple[int, ...] = (3, 8, 16, 32, 64)
-    conv_out: tuple[int, ...] = (8, 16, 32, 64)
-    depthwise: tuple[int, ...] = (8, 16, 32, 64, 128)
-    dense_in: tuple[int, ...] = (16, 64, 128, 256, 576, 1024, 2048)
-    dense_out: tuple[int, ...] = (10, 16, 32, 64, 128, 256)
+    # Channel counts off the powers of two too: pruned layers keep such counts, and SIMD tiles make them dearer.
+    conv_in: tuple[int, ...] = (3, 8, 12, 16, 24, 32, 48, 64)
+    conv_out: tuple[int, ...] = (8, 12, 16, 24, 32, 40, 48, 64)
+    depthwise: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64, 128)
+    dense_in: tuple[int, ...] = (16, 40, 64, 128, 200, 256, 576, 1024, 2048)
+    dense_out: tuple[int, ...] = (10, 16, 24, 32, 64, 128, 256)
     per_precision: int = 30
     # Tensor sizes (H, W, C) at which the whole-model terms are measured.
     boundary_shapes: tuple[tuple[int, int, int], ...] = (
