@@ -29,6 +29,7 @@ from pathlib import Path
 from latency_models.cost import Figure
 from latency_models.errors import CostModelError
 from latency_models.keys import boundaries, layer_keys
+from latency_models.runtime_memory import union_length
 from latency_models.size import kept_channel_counts, kept_weight_count, stored_bytes
 from latency_models.table import LayerKey
 from search_spaces.graph import ModelGraph
@@ -158,16 +159,6 @@ def _align(offset: int) -> int:
     return -(-offset // ALIGNMENT) * ALIGNMENT
 
 
-def union_bytes(spans: list[tuple[int, int]]) -> int:
-    """Bytes covered by half-open ``(start, end)`` spans, overlaps counted once."""
-    total, covered = 0, 0
-    for start, end in sorted(spans):
-        if end > max(start, covered):
-            total += end - max(start, covered)
-        covered = max(covered, end)
-    return total
-
-
 def dequantized_weight_bytes(graph: ModelGraph, candidate: Candidate) -> int:
     """Float32 copies that weight-only layers (integer or float16 weights, float activations) make at load."""
     counts = kept_channel_counts(graph, candidate)
@@ -184,7 +175,7 @@ def ram_bytes(graph: ModelGraph, candidate: Candidate) -> int:
     tensors = planned_tensors(graph, candidate)
     offsets = place(tensors)
     spans = [(offsets[t.name], offsets[t.name] + t.bytes) for t in tensors if t.bytes]
-    return union_bytes(spans) + dequantized_weight_bytes(graph, candidate)
+    return union_length(spans) + dequantized_weight_bytes(graph, candidate)
 
 
 def ram_figure(graph: ModelGraph, candidate: Candidate) -> Figure:

@@ -120,15 +120,6 @@ class LatencyTable:
             f"profile it with `nas profile --device {self.device}`"
         )
 
-    def with_entries(self, entries: dict[LayerKey, Measurement]) -> LatencyTable:
-        """A copy with ``entries`` added (replacing measurements of the same keys)."""
-        return LatencyTable(
-            device=self.device,
-            kernel_set=self.kernel_set,
-            entries={**self.entries, **entries},
-            provenance=self.provenance,
-        )
-
 
 def table_to_csv(table: LatencyTable) -> str:
     """The CSV text of a table's rows, sorted by key (stable, diff-friendly)."""

@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from latency_models.keys import boundaries, layer_keys
-from latency_models.memory import OVERHEAD_PATH, flash_figure, ram_bytes, union_bytes
+from latency_models.memory import OVERHEAD_PATH, flash_figure, ram_bytes
 from latency_models.runtime_memory import tensor_memory
 from nas.profiling.flash_fit import export_random
 from search_spaces.graph import analyze
@@ -79,8 +79,3 @@ def test_layer_keys_follow_pruned_channels_and_inherited_precision():
     assert keys["fc"].describe() == "dense 1x1x16->10 k1 s1 w32a32"
     kinds = [(b.source, b.kind, b.elements) for b in boundaries(graph, Candidate(policies=policies))]
     assert kinds == [("input", "quantize", 64), ("conv1", "requantize", 1024), ("pool", "dequantize", 16)]
-
-
-def test_union_counts_overlaps_once():
-    assert union_bytes([(0, 10), (5, 15), (20, 30), (25, 26)]) == 25
-    assert union_bytes([]) == 0
