@@ -58,30 +58,29 @@ def planned_tensors(graph: ModelGraph, candidate: Candidate) -> list[Tensor]:
     """The arena tensors of the candidate's export, with lifetimes in op order."""
     keys = dict((layer.name, key) for layer, key in layer_keys(graph, candidate))
     crossing = {(consumer, b.source): b for b in boundaries(graph, candidate) for consumer in b.consumers}
-    tensors, producer, last_read, op = [], {}, {}, 0
+    tensors, converted, last_read, op = [], set(), {}, 0
     input_bytes = 4 * _elements(graph.input_shape, keys[graph.layers[0].name].in_channels)
     tensors.append(Tensor(name="input", bytes=input_bytes, first=0, last=WHOLE_RUN))
-    producer["input"] = "input"
     for layer in graph.layers:
         key = keys[layer.name]
         readers = []
         for source in dict.fromkeys(layer.inputs):
             boundary = crossing.get((layer.name, source))
-            if boundary is not None and boundary.name not in producer:
+            if boundary is None:
+                readers.append(source)
+                continue
+            if boundary.name not in converted:
                 # the conversion op runs just before its first consumer and writes a tensor of its own
-                last_read[producer[source]] = op
+                last_read[source] = op
                 size = boundary.elements * activation_bytes(boundary.to_bits)
                 tensors.append(Tensor(name=boundary.name, bytes=size, first=op, last=op))
-                producer[boundary.name], op = boundary.name, op + 1
-            if boundary is not None:
-                readers.append(boundary.name)
-            else:
-                readers.append(producer[source])
+                converted.add(boundary.name)
+                op += 1
+            readers.append(boundary.name)
         for reader in readers:
             last_read[reader] = op
         out = _output_bytes(key)
         tensors.append(Tensor(name=layer.name, bytes=out, first=op, last=op))
-        producer[layer.name] = layer.name
         tensors.extend(
             Tensor(name=f"{layer.name}:tmp{i}", bytes=b, first=op, last=op) for i, b in enumerate(_temporaries(key))
         )
