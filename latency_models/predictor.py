@@ -44,7 +44,7 @@ def output_size(key: LayerKey) -> tuple[int, int]:
     """Spatial output size of a key's op (SAME padding, as the model families use)."""
     if key.op in ("avg_pool", "max_pool"):
         return -(-key.height // key.kernel), -(-key.width // key.kernel)
-    if key.op in ("conv", "dwconv"):
+    if key.op in ("conv", "dwconv", "dwconv_multiplier"):
         return -(-key.height // key.stride), -(-key.width // key.stride)
     if key.op in ("global_avg_pool", "dense"):
         return 1, 1
@@ -56,7 +56,7 @@ def macs(key: LayerKey) -> int:
     oh, ow = output_size(key)
     if key.op == "conv":
         return oh * ow * key.kernel * key.kernel * key.in_channels * key.out_channels
-    if key.op == "dwconv":
+    if key.op in ("dwconv", "dwconv_multiplier"):  # one input channel per output channel
         return oh * ow * key.kernel * key.kernel * key.out_channels
     if key.op == "dense":
         return key.in_channels * key.out_channels
@@ -71,7 +71,12 @@ def features(key: LayerKey) -> np.ndarray:
     oh, ow = output_size(key)
     inputs = key.height * key.width * key.in_channels * (2 if key.op == "add" else 1)
     outputs = oh * ow * key.out_channels
-    weights = {"conv": key.kernel**2 * key.in_channels * key.out_channels, "dwconv": key.kernel**2 * key.out_channels}
+    depthwise = key.kernel**2 * key.out_channels
+    weights = {
+        "conv": key.kernel**2 * key.in_channels * key.out_channels,
+        "dwconv": depthwise,
+        "dwconv_multiplier": depthwise,
+    }
     weight_count = weights.get(key.op, key.in_channels * key.out_channels if key.op == "dense" else 0)
     im2col = oh * ow * key.kernel**2 * key.in_channels if key.op == "conv" else 0
     return np.array(

@@ -10,7 +10,7 @@ import pytest
 from latency_models.cost import Figure, total, weakest
 from latency_models.device import load_device, profile_from_dict
 from latency_models.errors import CostModelError
-from latency_models.predictor import FittedTable, interpolate_term
+from latency_models.predictor import FEATURES, FittedTable, features, interpolate_term, macs, output_size
 from latency_models.table import LatencyTable, LayerKey, Measurement, load_table, parse_rows, save_table, table_to_csv
 from latency_models.timing import summarize
 
@@ -51,6 +51,13 @@ def test_the_fit_is_monotone_in_work_and_says_when_it_extrapolates():
     )
     with pytest.raises(CostModelError, match="no conv entry at all"):
         fitted.latency(LayerKey(op="conv"))
+
+
+def test_work_of_a_strided_channel_multiplier_conv_counts_its_outputs():
+    key = LayerKey(op="dwconv_multiplier", height=8, width=8, in_channels=1, out_channels=16, kernel=3, stride=2)
+    assert output_size(key) == (4, 4)
+    assert macs(key) == 4 * 4 * 9 * 16
+    assert features(key)[FEATURES.index("weight_bytes")] == 9 * 16 * 4  # float32 weights
 
 
 def test_whole_model_terms_interpolate_and_never_go_negative():
