@@ -86,10 +86,10 @@ def boundaries(graph: ModelGraph, candidate: Candidate) -> list[Boundary]:
     """Every precision change: into each layer that reads a tensor of other bits (the float model input too)."""
     counts = kept_channel_counts(graph, candidate)
     bits = node_bits(graph, candidate)
-    sizes = {"input": _elements(graph.input_shape, counts[graph.layers[0].in_group])}
+    sizes = {"input": elements(graph.input_shape, counts[graph.layers[0].in_group])}
     found: dict[tuple[str, int], Boundary] = {}
     for layer in graph.layers:
-        sizes[layer.name] = _elements(layer.output_shape, counts[layer.out_group])
+        sizes[layer.name] = elements(layer.output_shape, counts[layer.out_group])
         if layer.op == "flatten":
             sizes[layer.name] = sizes[layer.inputs[0]]
         for source in dict.fromkeys(layer.inputs):  # an add of a tensor with itself reads it once
@@ -109,7 +109,8 @@ def boundaries(graph: ModelGraph, candidate: Candidate) -> list[Boundary]:
     return list(found.values())  # an integer model's output stays integer: no DEQUANTIZE at the end
 
 
-def _elements(shape: tuple[int, ...], channels: int) -> int:
+def elements(shape: tuple[int, ...], channels: int) -> int:
+    """Values in a tensor of ``shape`` (no batch axis) once its channel axis keeps ``channels``."""
     spatial = 1
     for size in shape[:-1]:
         spatial *= size

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from latency_models.cost import Figure
 from latency_models.errors import CostModelError
-from latency_models.keys import boundaries, layer_keys
+from latency_models.keys import boundaries, elements, layer_keys
+from latency_models.predictor import output_size
 from latency_models.runtime_memory import union_length
 from latency_models.size import kept_channel_counts, kept_weight_count, stored_bytes
 from latency_models.table import LayerKey
@@ -59,7 +60,7 @@ def planned_tensors(graph: ModelGraph, candidate: Candidate) -> list[Tensor]:
     keys = dict((layer.name, key) for layer, key in layer_keys(graph, candidate))
     crossing = {(consumer, b.source): b for b in boundaries(graph, candidate) for consumer in b.consumers}
     tensors, converted, last_read, op = [], set(), {}, 0
-    input_bytes = 4 * _elements(graph.input_shape, keys[graph.layers[0].name].in_channels)
+    input_bytes = 4 * elements(graph.input_shape, keys[graph.layers[0].name].in_channels)
     tensors.append(Tensor(name="input", bytes=input_bytes, first=0, last=WHOLE_RUN))
     for layer in graph.layers:
         key = keys[layer.name]
@@ -95,18 +96,11 @@ def planned_tensors(graph: ModelGraph, candidate: Candidate) -> list[Tensor]:
     return result
 
 
-def _elements(shape: tuple[int, ...], channels: int) -> int:
-    spatial = 1
-    for size in shape[:-1]:
-        spatial *= size
-    return spatial * channels
-
-
 def _output_pixels(key: LayerKey) -> int:
-    if key.op in ("dense", "global_avg_pool", "flatten"):
+    if key.op == "flatten":  # its output is one vector of out_channels values
         return 1
-    step = key.kernel if key.op in ("avg_pool", "max_pool") else key.stride
-    return -(-key.height // step) * -(-key.width // step)
+    height, width = output_size(key)
+    return height * width
 
 
 def _output_bytes(key: LayerKey) -> int:

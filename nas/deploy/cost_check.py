@@ -14,7 +14,6 @@ from latency_models.energy import measure_energy_mj, rapl_packages
 from latency_models.errors import CostModelError
 from latency_models.litert import load_interpreter
 from latency_models.registry import cost_model
-from latency_models.runtime_memory import tensor_memory
 from latency_models.timing import TimingProtocol, time_invokes
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
@@ -38,16 +37,19 @@ def measured_energy(content: bytes, threads: int) -> float | None:
     return measure_energy_mj(run, ENERGY_INVOKES)
 
 
-def host_cost_check(content: bytes, graph: ModelGraph, candidate: Candidate, threads: int = 1) -> dict[str, Any]:
-    """Per kernel set: predicted and measured latency and the error; predicted and measured RAM and flash."""
+def host_cost_check(
+    content: bytes, graph: ModelGraph, candidate: Candidate, runtime_bytes: int, threads: int = 1
+) -> dict[str, Any]:
+    """Per kernel set: predicted and measured latency and the error; predicted and measured RAM (``runtime_bytes``,
+    the interpreter's tensor memory the caller already read) and flash."""
     try:
         models = {kernels: cost_model(HOST, kernels) for kernels in ("xnnpack", "builtin")}
     except CostModelError as err:  # no host table: nothing to compare against, and say so
         return {"skipped": str(err)}
     protocol = TimingProtocol(threads=threads)
+    costs = {kernels: model.cost(graph, candidate) for kernels, model in models.items()}
     latency = {}
-    for kernels, model in models.items():
-        predicted = model.cost(graph, candidate)
+    for kernels, predicted in costs.items():
         measured = time_invokes(content, delegate=kernels, protocol=protocol).median_ms
         latency[kernels] = {
             "predicted_ms": predicted.latency_ms.value,
@@ -55,8 +57,7 @@ def host_cost_check(content: bytes, graph: ModelGraph, candidate: Candidate, thr
             "measured_ms": measured,
             "error_pct": round(100 * (predicted.latency_ms.value - measured) / measured, 2),
         }
-    cost = models["builtin"].cost(graph, candidate)
-    default = models["xnnpack"].cost(graph, candidate)
+    cost, default = costs["builtin"], costs["xnnpack"]
     return {
         "device": HOST,
         "latency": latency,
@@ -66,7 +67,7 @@ def host_cost_check(content: bytes, graph: ModelGraph, candidate: Candidate, thr
             "measured": measured_energy(content, threads),
             "measured_note": "RAPL package energy per inference (XNNPACK); None: this machine has no power counter",
         },
-        "ram_bytes": {"predicted": int(cost.ram_bytes.value), "measured": tensor_memory(content).runtime_bytes},
+        "ram_bytes": {"predicted": int(cost.ram_bytes.value), "measured": runtime_bytes},
         "flash_bytes": {"predicted": round(cost.flash_bytes.value), "measured": len(content)},
         "protocol": protocol.describe(),
     }

@@ -78,6 +78,7 @@ def export_trial(
     atomic_write_bytes(path, lambda handle: handle.write(model.content))
     atomic_write_bytes(reference_path(path), lambda handle: np.save(handle, reference.logits))
     metrics = trial.user_attrs.get("metrics", {})
+    memory = tensor_memory(model.content)
     record = {
         "trial": number,
         "dataset": context.config.dataset,
@@ -94,8 +95,8 @@ def export_trial(
         "jax_test_accuracy": jax_accuracy,
         "kernels": [{**asdict(check), "passed": check.passed} for check in checks],
         "latency_provenance": "measured on this host, LiteRT Python interpreter, batch 1",
-        "runtime_memory": asdict(tensor_memory(model.content)),
-        "cost_check": host_cost_check(model.content, graph, candidate, threads),
+        "runtime_memory": asdict(memory),
+        "cost_check": host_cost_check(model.content, graph, candidate, memory.runtime_bytes, threads),
     }
     if not passed:
         record.update(divergence_report(model.content, graph, params, compression, dataset.x_test[:64]))
