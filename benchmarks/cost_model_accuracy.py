@@ -3,10 +3,14 @@
 Held-out set: random candidates (seeded random sampling of each family's search space) of five model families
 at two input sizes (8x8x1 as digits, 28x28x1 as MNIST; random weights: latency does not depend on values),
 exported through the project's exporter and timed whole on this host, with the same timing protocol as the
-profile, for each kernel set (XNNPACK and builtin, 1 thread). Each model is timed twice; the median relative
-difference of the two is the noise floor.
+profile, for each kernel set (XNNPACK and builtin, 1 thread). Each model is timed twice back to back (the median
+relative difference of the two is the noise floor), and once more after every other candidate was measured:
+how often that late measurement falls within +-10% of the first is the ceiling any predictor can reach on this
+machine (its drift over minutes is larger than the back-to-back noise).
 
-Predictions come from the committed host tables (``nas profile --device host``). Two baselines run on the same
+Predictions come from the committed host tables and their whole-model calibration (``nas profile --device host``;
+the calibration's reference models are other random candidates, seeded apart from these), and are reported
+uncalibrated too (the table's sum with its whole-model terms). Two baselines run on the same
 candidates: a MACs-only linear fit (latency = a + b x MACs, fitted on these very candidates by least squares:
 the most favourable case for it), and the plain sum of the per-layer table figures without the whole-model
 terms (invoke overhead, QUANTIZE / DEQUANTIZE / requantize at precision boundaries).
@@ -93,14 +97,13 @@ def scores(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
 def run(per_shape: int) -> dict[str, Any]:
     """Exports, measures and predicts every held-out candidate with every kernel set."""
     items = held_out(per_shape)
-    models = {kernels: cost_model("host", kernels) for kernels in KERNEL_SETS}
+    models = host_models()
     rows = []
     start = time.perf_counter()
     for index, (label, graph, candidate) in enumerate(items):
         content = export_random(graph, candidate)
         row: dict[str, Any] = {"model": label, "candidate": candidate.to_dict()}
         for kernels, model in models.items():
-            assert isinstance(model, MeasuredCostModel)
             first = time_invokes(content, delegate=kernels, protocol=PROTOCOL)
             second = time_invokes(content, delegate=kernels, protocol=PROTOCOL)
             cost = model.cost(graph, candidate)
@@ -108,6 +111,7 @@ def run(per_shape: int) -> dict[str, Any]:
                 "measured_ms": first.median_ms,
                 "repeat_ms": second.median_ms,
                 "predicted_ms": cost.latency_ms.value,
+                "uncalibrated_ms": sum(part.latency_ms.value for part in model.raw_parts(graph, candidate)),
                 "provenance": cost.latency_ms.label,
                 "layer_sum_ms": layer_sum(model, graph, candidate),
             }
@@ -125,10 +129,24 @@ def run(per_shape: int) -> dict[str, Any]:
             file=sys.stderr,
             flush=True,
         )
+    for (_, graph, candidate), row in zip(items, rows, strict=True):  # the late repeat: minutes later
+        content = export_random(graph, candidate)
+        for kernels in KERNEL_SETS:
+            row[kernels]["late_ms"] = time_invokes(content, delegate=kernels, protocol=PROTOCOL).median_ms
     return summarize(rows, time.perf_counter() - start, models)
 
 
-def summarize(rows: list[dict[str, Any]], seconds: float, models: dict) -> dict[str, Any]:
+def host_models() -> dict[str, MeasuredCostModel]:
+    """The committed host cost model of every kernel set."""
+    models = {}
+    for kernels in KERNEL_SETS:
+        model = cost_model("host", kernels)
+        assert isinstance(model, MeasuredCostModel), "the host is costed from measured tables"
+        models[kernels] = model
+    return models
+
+
+def summarize(rows: list[dict[str, Any]], seconds: float, models: dict[str, MeasuredCostModel]) -> dict[str, Any]:
     """The figures per kernel set, the baselines, RAM and flash."""
     result: dict[str, Any] = {
         "candidates": len(rows),
@@ -143,12 +161,17 @@ def summarize(rows: list[dict[str, Any]], seconds: float, models: dict) -> dict[
         repeat = np.array([r[kernels]["repeat_ms"] for r in rows])
         predicted = np.array([r[kernels]["predicted_ms"] for r in rows])
         plain = np.array([r[kernels]["layer_sum_ms"] for r in rows])
+        uncalibrated = np.array([r[kernels]["uncalibrated_ms"] for r in rows])
+        late = np.array([r[kernels]["late_ms"] for r in rows])
         design = np.column_stack([np.ones_like(x_macs), x_macs])
         macs_fit = design @ np.linalg.lstsq(design, measured, rcond=None)[0]
         noise = [relative_difference_ms(a, b) for a, b in zip(measured, repeat, strict=True)]
         result[kernels] = {
             **scores(predicted, measured),
             "noise_floor_pct": round(100 * float(np.median(noise)), 3),
+            "uncalibrated": scores(uncalibrated, measured),
+            "late_repeat": scores(late, measured),
+            "late_repeat_note": "the same models timed again minutes later, scored as a prediction: the ceiling",
             "measured_ms_range": [round(float(measured.min()), 5), round(float(measured.max()), 5)],
             "extrapolated_share": round(float(np.mean(["extrapolated" in r[kernels]["provenance"] for r in rows])), 4),
             "baseline_macs_linear": scores(np.maximum(macs_fit, 1e-9), measured),
@@ -156,6 +179,7 @@ def summarize(rows: list[dict[str, Any]], seconds: float, models: dict) -> dict[
             "table_provenance": {
                 k: models[kernels].table.provenance.get(k) for k in ("date_utc", "cpu", "noise_floor_pct")
             },
+            "calibration": calibration_summary(models[kernels]),
         }
     ram = [(r["ram"]["predicted"], r["ram"]["measured"]) for r in rows]
     flash = np.array([(r["flash"]["predicted"], r["flash"]["measured"]) for r in rows], float)
@@ -165,6 +189,20 @@ def summarize(rows: list[dict[str, Any]], seconds: float, models: dict) -> dict[
     result["flash_max_abs_error_bytes"] = int(np.max(np.abs(flash[:, 0] - flash[:, 1])))
     result["rows"] = rows
     return result
+
+
+def calibration_summary(model: MeasuredCostModel) -> dict[str, Any] | None:
+    """The calibration the predictions used: its coefficients, size and in-sample error."""
+    calibration = model.calibration
+    if calibration is None:
+        return None
+    return {
+        "scale": round(calibration.scale, 4),
+        "per_op_us": round(calibration.per_op_ms * 1000, 4),
+        "points": len(calibration.points),
+        "fit_error": calibration.fit_error(),
+        "source": calibration.provenance.get("source"),
+    }
 
 
 def relative_difference_ms(a: float, b: float) -> float:

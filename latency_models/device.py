@@ -83,6 +83,10 @@ class DeviceProfile:
         """Where this device's latency table for ``kernel_set`` lives."""
         return directory / f"{self.name}.{kernel_set}.csv"
 
+    def calibration_path(self, kernel_set: str, directory: Path = DEVICES_DIR) -> Path:
+        """Where the whole-model calibration of this device's ``kernel_set`` table lives."""
+        return directory / f"{self.name}.{kernel_set}.calibration.json"
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (inverse of ``profile_from_dict``)."""
         return {

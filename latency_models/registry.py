@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from latency_models.calibration import load_calibration
 from latency_models.cost import CostModel
 from latency_models.device import DEVICES_DIR, DeviceProfile, available_devices, load_device
 from latency_models.errors import CostModelError
@@ -78,7 +79,9 @@ def cost_model(name: str, kernel_set: str | None = None, directory: Path = DEVIC
         raise CostModelError(
             f"device {name!r} has no {kernels} latency table yet; measure it with `nas profile --device {name}`"
         )
-    return MeasuredCostModel(device, load_table(path))
+    calibration_path = device.calibration_path(kernels, directory)
+    calibration = load_calibration(calibration_path) if calibration_path.exists() else None
+    return MeasuredCostModel(device, load_table(path), calibration)
 
 
 __all__ = [

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nas.errors import USER_ERRORS, ConfigError
 from nas.objectives import OBJECTIVE_TERMS
+
+if TYPE_CHECKING:
+    from latency_models.calibration import Calibration
 
 DESCRIPTION = "Hardware-aware compression search (per-layer sparsity x mixed precision) for JAX/Flax models."
 
@@ -94,13 +98,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="profile only when the host tables were measured on another CPU (or are missing)",
     )
+    profile.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="keep the tables; time the reference models whole on this host now and refit the tables' "
+        "calibration (about a minute; corrects drift of the machine since the profile)",
+    )
+    profile.add_argument(
+        "--add-exports",
+        action="store_true",
+        help="keep the tables; fold every export under --results-dir whose latency was measured on this host "
+        "into the tables' calibration",
+    )
     profile.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _common(profile)
     profile.set_defaults(run=_run_profile)
 
     estimate = sub.add_parser("estimate", help="predicted cost of a model or a trial on a device, per layer")
     source = estimate.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="a model family or spec .json (with --dataset and --precision)")
     source.add_argument("--study", help="a study name (with --trial)")
+    source.add_argument("--file", type=Path, help="an exported .tflite (its operators read from the flatbuffer)")
     estimate.add_argument("--trial", type=_non_negative_int, default=None, help="trial number of --study")
     estimate.add_argument("--dataset", default="digits", help="dataset whose input shape the model takes (digits)")
     estimate.add_argument("--precision", default="w8a8", help="uniform precision of --model, e.g. w8a8 (default)")
@@ -276,23 +294,45 @@ def _limit(value: int | None) -> str:
 
 def _run_profile(args: argparse.Namespace) -> None:
     from latency_models.registry import host_tables_current
-    from nas.profiling.run import profile_and_save
+    from nas.profiling.run import add_exports_and_save, calibrate_and_save, profile_and_save
 
+    if args.calibrate and args.add_exports:
+        raise ConfigError("--calibrate and --add-exports are separate steps; run one, then the other")
+    if args.add_exports:
+        for path, calibration, used in add_exports_and_save(args.device, args.results_dir).values():
+            print(f"wrote {path} with {used} exports: {_calibration_line(calibration)}")
+        return
+    if args.calibrate:
+        for path, calibration in calibrate_and_save(args.device, show_progress=not args.no_progress).values():
+            print(f"wrote {path}: {_calibration_line(calibration)}")
+        return
     if args.if_cpu_differs and args.device == "host":
         reason = host_tables_current()
         if reason is None:
             print("host tables were measured on this CPU: nothing to do")
             return
         print(f"profiling this host: {reason}", file=sys.stderr)
-    for path, table in profile_and_save(args.device, quick=args.quick, show_progress=not args.no_progress):
+    written = profile_and_save(args.device, quick=args.quick, show_progress=not args.no_progress)
+    for path, table in written:
         print(f"wrote {path} ({len(table.entries)} entries, noise floor {table.provenance['noise_floor_pct']}%)")
 
 
+def _calibration_line(calibration: Calibration) -> str:
+    error = calibration.fit_error()
+    return (
+        f"scale {calibration.scale:.3f}, dispatch {calibration.per_op_ms * 1000:.3f} us per op, "
+        f"{len(calibration.points)} reference models ({error['within_10pct']:.0%} within +-10% after calibration, "
+        f"MAPE {error['mape']:.1%})"
+    )
+
+
 def _run_estimate(args: argparse.Namespace) -> None:
-    from nas.analysis.estimate import estimate_spec, estimate_trial, format_estimate
+    from nas.analysis.estimate import estimate_file, estimate_spec, estimate_trial, format_estimate
     from nas.paths import StudyPaths
 
-    if args.study is not None:
+    if args.file is not None:
+        result = estimate_file(args.file, args.device or "host", args.kernel_set)
+    elif args.study is not None:
         if args.trial is None:
             raise ConfigError("--study needs --trial N")
         storage = args.storage or StudyPaths(args.results_dir, args.study).default_storage

@@ -1,17 +1,22 @@
 """``nas estimate``: the predicted cost of one candidate on a device, per layer and whole-model term, and in total.
 
-The candidate is a model spec at a uniform precision (``w8a8``) or a study's trial; the device is any profile
-with a table. Every figure is printed with its provenance, so an estimate is never mistaken for a measurement.
+The model is a model spec at a uniform precision (``w8a8``), a study's trial, or an existing ``.tflite`` file
+(its keys read from the flatbuffer); the device is any profile with a table. Every figure is printed with its
+provenance, so an estimate is never mistaken for a measurement.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import optuna
 
-from latency_models.cost import Cost
+from latency_models.cost import Cost, Figure
+from latency_models.measured import MeasuredCostModel
 from latency_models.registry import cost_model
+from latency_models.runtime_memory import tensor_memory
+from latency_models.tflite_keys import file_keys
 from nas.errors import ConfigError
 from nas.search.study import load_study, study_config
 from nas.training.data import load_dataset
@@ -25,8 +30,6 @@ class Estimate:
     """What was costed and its cost."""
 
     description: str
-    graph: ModelGraph
-    candidate: Candidate
     cost: Cost
     kernel_set: str
 
@@ -70,9 +73,33 @@ def _estimate(
 ) -> Estimate:
     model = cost_model(device, kernel_set)
     kernels = getattr(model, "kernel_set", kernel_set or model.device.default_kernel_set)
-    return Estimate(
-        description=description, graph=graph, candidate=candidate, cost=model.cost(graph, candidate), kernel_set=kernels
+    return Estimate(description=description, cost=model.cost(graph, candidate), kernel_set=kernels)
+
+
+def estimate_file(path: Path, device: str, kernel_set: str | None = None) -> Estimate:
+    """The cost of an existing ``.tflite`` on ``device``: latency from its flatbuffer's keys, flash its size,
+    RAM the LiteRT arena it allocates."""
+    if not path.is_file():
+        raise ConfigError(f"no model file {path}; pass the path of a .tflite")
+    content = path.read_bytes()
+    keys = file_keys(content)
+    model = cost_model(device, kernel_set)
+    if not isinstance(model, MeasuredCostModel):
+        raise ConfigError(f"device {device!r} has no measured table to cost a file's operators with")
+    unrunnable = [
+        f"{name} ({key.op} w{key.weight_bits}a{key.activation_bits})"
+        for name, key in keys.layers
+        if key.op in model.device.precisions and not model.device.runs(key.op, key.weight_bits, key.activation_bits)
+    ]
+    if unrunnable:
+        raise ConfigError(f"{device} does not run {', '.join(unrunnable)}; export another precision for it")
+    memory = tensor_memory(content)
+    cost = model.cost_of_parts(
+        model.parts_of_keys(keys.layers, keys.boundaries),
+        flash=Figure(value=float(len(content)), provenance="exact"),
+        ram=Figure(value=float(memory.runtime_bytes), provenance="measured"),
     )
+    return Estimate(description=f"{path.name} ({len(keys.layers)} layers)", cost=cost, kernel_set=model.kernel_set)
 
 
 def format_estimate(estimate: Estimate) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from latency_models.energy import measure_energy_mj, rapl_packages
 from latency_models.errors import CostModelError
+from latency_models.host import cpu_facts
 from latency_models.litert import load_interpreter
 from latency_models.registry import cost_model
 from latency_models.timing import TimingProtocol, time_invokes
@@ -60,6 +61,7 @@ def host_cost_check(
     cost, default = costs["builtin"], costs["xnnpack"]
     return {
         "device": HOST,
+        "cpu": cpu_facts(),  # `nas profile --add-exports` folds only exports measured on this CPU into the host tables
         "latency": latency,
         "energy_mj": {
             "predicted": default.energy_mj.value,

@@ -26,16 +26,22 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import optuna
 from tqdm import tqdm
 
 from latency_models.device import DeviceProfile
 from latency_models.host import cpu_facts, runtime_version
+from latency_models.keys import layer_keys
 from latency_models.predictor import MIN_POINTS, interpolate_term
 from latency_models.table import LatencyTable, LayerKey, Measurement
 from latency_models.timing import TimingProtocol, relative_difference, time_invokes
 from nas.profiling.micro import MicroModel, chain, export_micro, single, with_pre
 from nas.provenance import git_commit
+from search_spaces.graph import analyze
+from search_spaces.space import Candidate, SearchSpace, suggest_candidate
+from search_spaces.spec import available_models, load_model_spec
 
+SHAPE_FIELDS = ("height", "width", "in_channels", "out_channels", "kernel", "stride", "act")
 SHAPE_OPS = ("avg_pool", "max_pool", "global_avg_pool", "add", "flatten")
 ACTIVATION_BITS = (8, 16, 32)
 NOISE_EVERY = 8  # every n-th micro-model is timed twice: the spread of the pairs is the noise floor
@@ -45,14 +51,19 @@ NOISE_EVERY = 8  # every n-th micro-model is timed twice: the spread of the pair
 class Grid:
     """The shapes profiled per op kind (sampled from these axes, corners always included)."""
 
-    spatial: tuple[int, ...] = (4, 8, 16, 28, 32)
+    spatial: tuple[int, ...] = (1, 2, 4, 8, 16, 28, 32)
     # Channel counts off the powers of two too: pruned layers keep such counts, and SIMD tiles make them dearer.
-    conv_in: tuple[int, ...] = (3, 8, 12, 16, 24, 32, 48, 64)
-    conv_out: tuple[int, ...] = (8, 12, 16, 24, 32, 40, 48, 64)
-    depthwise: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64, 128)
+    conv_in: tuple[int, ...] = (3, 8, 12, 16, 24, 32, 48, 64, 128, 256)
+    conv_out: tuple[int, ...] = (8, 12, 16, 24, 32, 40, 48, 64, 128, 256)
+    depthwise: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64, 128, 256)
     dense_in: tuple[int, ...] = (16, 40, 64, 128, 200, 256, 576, 1024, 2048)
     dense_out: tuple[int, ...] = (10, 16, 24, 32, 64, 128, 256)
-    per_precision: int = 30
+    per_precision: int = 24
+    # Shapes the built-in families' search spaces produce (nn-Meter's adaptive sampling draws from the model
+    # zoo's configurations the same way): layers with pruned channels at the input sizes users search.
+    family_per_precision: int = 24
+    family_input_sizes: tuple[int, ...] = (8, 28, 32)
+    family_candidates: int = 12
     # Tensor sizes (H, W, C) at which the whole-model terms are measured.
     boundary_shapes: tuple[tuple[int, int, int], ...] = (
         (1, 1, 8),
@@ -95,9 +106,13 @@ def op_keys(device: DeviceProfile, grid: Grid) -> list[LayerKey]:
         ],
         "dense": [dict(in_channels=i, out_channels=o) for i, o in itertools.product(grid.dense_in, grid.dense_out)],
     }
+    found = family_shapes(grid)
     for op, options in shapes.items():
         for w, a in device.precisions.get(op, ()):
-            for shape in _sample(options, grid.per_precision, rng):
+            picked = _sample(options, grid.per_precision, rng) + _sample(
+                found.get(op, []), grid.family_per_precision, rng
+            )
+            for shape in _unique(picked):
                 keys.append(LayerKey(op=op, weight_bits=w, activation_bits=a, **shape))
     shape_options = [
         dict(height=h, width=h, in_channels=c, out_channels=c)
@@ -108,7 +123,32 @@ def op_keys(device: DeviceProfile, grid: Grid) -> list[LayerKey]:
             window = 2 if op in ("avg_pool", "max_pool") else 1
             out = shape["in_channels"] * (shape["height"] * shape["width"] if op == "flatten" else 1)
             keys.append(replace(LayerKey(op=op, kernel=window, activation_bits=a, **shape), out_channels=out))
-    return keys
+        for shape in _sample(found.get(op, []), max(grid.family_per_precision // 2, MIN_POINTS), rng):
+            keys.append(LayerKey(op=op, activation_bits=a, **shape))
+    return list(dict.fromkeys(keys))
+
+
+def family_shapes(grid: Grid) -> dict[str, list[dict[str, Any]]]:
+    """Per op kind, the distinct layer shapes of seeded random candidates of every built-in family."""
+    found: dict[str, dict[tuple, dict[str, Any]]] = {}
+    for family in available_models():
+        spec = load_model_spec(family)
+        space = SearchSpace().with_model_rules(spec.rules).without_sparsity()
+        for size in grid.family_input_sizes:
+            graph = analyze(spec, (size, size, 1), 10)
+            sampler = optuna.samplers.RandomSampler(seed=grid.seed + size)
+            study = optuna.create_study(sampler=sampler)
+            candidates = [Candidate.uncompressed(graph)]
+            candidates += [suggest_candidate(study.ask(), graph, space) for _ in range(grid.family_candidates)]
+            for candidate in candidates:
+                for _, key in layer_keys(graph, candidate):
+                    shape = {name: getattr(key, name) for name in SHAPE_FIELDS}
+                    found.setdefault(key.op, {})[tuple(shape.values())] = shape
+    return {op: list(shapes.values()) for op, shapes in found.items()}
+
+
+def _unique(shapes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list({tuple(shape.values()): shape for shape in shapes}.values())
 
 
 def _sample(options: list[dict[str, Any]], count: int, rng: np.random.Generator) -> list[dict[str, Any]]:

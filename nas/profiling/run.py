@@ -1,13 +1,28 @@
-"""``nas profile``: measure a device's tables and write them beside its profile, atomically."""
+"""``nas profile``: measure a device's tables and their whole-model calibration, and write them beside its
+profile, atomically."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
-from latency_models.device import DEVICES_DIR, load_device
+from latency_models.calibration import Calibration, CalibrationPoint, save_calibration
+from latency_models.device import DEVICES_DIR, DeviceProfile, load_device
 from latency_models.errors import CostModelError
-from latency_models.table import LatencyTable, save_table
+from latency_models.host import cpu_facts
+from latency_models.measured import MeasuredCostModel
+from latency_models.registry import cost_model
+from latency_models.table import LatencyTable, load_table, save_table
+from latency_models.tflite_keys import file_keys
 from nas.profiling.profile import Grid, profile_device
+from nas.profiling.reference import (
+    calibrate,
+    calibration_points,
+    measure_references,
+    reference_models,
+    reference_protocol,
+)
 
 HOST = "host"
 QUICK_GRID = Grid(
@@ -19,7 +34,20 @@ QUICK_GRID = Grid(
     dense_in=(16, 64),
     dense_out=(10, 16),
     boundary_shapes=((1, 1, 8), (4, 4, 8), (8, 8, 16)),
+    family_per_precision=3,
+    family_input_sizes=(8,),
+    family_candidates=2,
 )
+
+
+def _measurable(name: str, directory: Path) -> DeviceProfile:
+    device = load_device(name, directory)
+    if device.name != HOST:
+        raise CostModelError(
+            f"device {name!r} cannot be measured on this machine; only 'host' can (the on-device kit for other "
+            "devices is not built yet)"
+        )
+    return device
 
 
 def profile_and_save(
@@ -29,21 +57,122 @@ def profile_and_save(
     show_progress: bool = True,
     directory: Path = DEVICES_DIR,
     grid: Grid | None = None,
+    calibrate_tables: bool = True,
 ) -> list[tuple[Path, LatencyTable]]:
-    """Profiles device ``name`` on this machine and writes its tables; returns (path, table) pairs.
+    """Profiles device ``name`` on this machine, calibrates the new tables with the reference models, and writes
+    both; returns (path, table) pairs.
 
-    Only the tables are replaced, each atomically: a profile that is interrupted leaves the old ones intact.
+    Everything is measured before anything is written, and each file is replaced atomically: a profile that is
+    interrupted leaves the old tables and calibrations intact.
     """
-    device = load_device(name, directory)
-    if device.name != HOST:
-        raise CostModelError(
-            f"device {name!r} cannot be measured on this machine; only 'host' can (the on-device kit for other "
-            "devices is not built yet)"
-        )
+    device = _measurable(name, directory)
     result = profile_device(device, grid=grid or (QUICK_GRID if quick else None), show_progress=show_progress)
+    calibrations = measure_calibrations(device, result.tables, show_progress=show_progress) if calibrate_tables else {}
     written = []
     for kernels, table in result.tables.items():
         path = device.table_path(kernels, directory)
         save_table(table, path)
+        stale = device.calibration_path(kernels, directory)
+        if kernels in calibrations:
+            save_calibration(calibrations[kernels], stale)
+        else:
+            stale.unlink(missing_ok=True)  # fitted to the table just replaced
         written.append((path, table))
     return written
+
+
+def calibrate_and_save(
+    name: str, *, show_progress: bool = True, directory: Path = DEVICES_DIR
+) -> dict[str, tuple[Path, Calibration]]:
+    """Times the reference models on this machine now and refits the calibration of each of ``name``'s tables."""
+    device = _measurable(name, directory)
+    tables = {}
+    for kernels in device.kernel_sets:
+        path = device.table_path(kernels, directory)
+        if not path.exists():
+            raise CostModelError(
+                f"device {name!r} has no {kernels} table to calibrate; run `nas profile --device {name}`"
+            )
+        tables[kernels] = load_table(path)
+    written = {}
+    for kernels, calibration in measure_calibrations(device, tables, show_progress=show_progress).items():
+        path = device.calibration_path(kernels, directory)
+        save_calibration(calibration, path)
+        written[kernels] = (path, calibration)
+    return written
+
+
+def measure_calibrations(
+    device: DeviceProfile, tables: dict[str, LatencyTable], *, show_progress: bool
+) -> dict[str, Calibration]:
+    """The reference models timed whole on this machine, and each table's calibration fitted to them."""
+    references = reference_models()
+    measured = measure_references(references, tuple(tables), reference_protocol(device.threads), show_progress)
+    date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    source = f"{len(references)} reference models timed whole on this host, {date}"
+    return {
+        kernels: calibrate(
+            device, table, calibration_points(MeasuredCostModel(device, table), references, measured[kernels]), source
+        )
+        for kernels, table in tables.items()
+    }
+
+
+EXPORT_PREFIX = "export:"
+
+
+def add_exports_and_save(
+    name: str, results_dir: Path, *, directory: Path = DEVICES_DIR
+) -> dict[str, tuple[Path, Calibration, int]]:
+    """Refits each calibration of ``name`` with every export under ``results_dir`` whose record holds a latency
+    measured on this host, beside the reference models already in it; returns (path, calibration, exports used).
+    """
+    device = _measurable(name, directory)
+    exports = measured_exports(results_dir)
+    if not exports:
+        raise CostModelError(
+            f"no exported model under {results_dir} has a measured host latency; export one with `nas export` first"
+        )
+    written = {}
+    for kernels in device.kernel_sets:
+        model = cost_model(name, kernels, directory)
+        assert isinstance(model, MeasuredCostModel)
+        if model.calibration is None:
+            raise CostModelError(
+                f"the {kernels} table has no calibration yet; run `nas profile --device {name} --calibrate`"
+            )
+        kept = [p for p in model.calibration.points if not p.name.startswith(EXPORT_PREFIX)]
+        added = [export_point(model, path, latency[kernels]) for path, latency in exports if kernels in latency]
+        source = f"{model.calibration.provenance.get('source', 'reference models')}; {len(added)} exports"
+        calibration = calibrate(device, model.table, kept + added, source)
+        path = device.calibration_path(kernels, directory)
+        save_calibration(calibration, path)
+        written[kernels] = (path, calibration, len(added))
+    return written
+
+
+def measured_exports(results_dir: Path) -> list[tuple[Path, dict[str, float]]]:
+    """(model file, measured ms per kernel set) of every export record under ``results_dir`` measured here."""
+    found = []
+    for verification in sorted(results_dir.glob("*/verification.json")):
+        for record in json.loads(verification.read_text()).values():
+            check = record.get("cost_check", {})
+            model = Path(record.get("model", ""))
+            if check.get("device") != HOST or not model.is_file():
+                continue
+            if check.get("cpu") not in (None, cpu_facts()):  # measured on another CPU: not this host's figure
+                continue
+            found.append((model, {k: v["measured_ms"] for k, v in check.get("latency", {}).items()}))
+    return found
+
+
+def export_point(model: MeasuredCostModel, path: Path, measured_ms: float) -> CalibrationPoint:
+    """One exported model as a calibration point: its file's uncalibrated prediction beside its measured latency."""
+    keys = file_keys(path.read_bytes())
+    parts = model.parts_of_keys(keys.layers, keys.boundaries)
+    return CalibrationPoint(
+        name=f"{EXPORT_PREFIX}{path}",
+        raw_ms=sum(part.latency_ms.value for part in parts),
+        ops=len(parts) - 1,
+        measured_ms=measured_ms,
+    )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import optuna
 import pytest
 
+from latency_models.calibration import MIN_FULL_FIT
 from latency_models.errors import CostModelError
 from latency_models.registry import cost_model, table_summaries
 from latency_models.table import LayerKey, load_table, save_table
@@ -75,17 +79,49 @@ def test_a_missing_key_names_the_key_and_its_nearest_entries(profiled_devices):
 def test_predictions_say_measured_fitted_or_extrapolated(profiled_devices):
     directory, _tables = profiled_devices
     model = cost_model("host", "builtin", directory=directory)
-    graph = analyze(load_model_spec("cnn"), (8, 8, 1), 10)
-    cost = model.cost(graph, Candidate.uniform(graph, weight_bits=8, activation_bits=8))
-    labels = {part.name: part.latency_ms.label for part in cost.layers}
+    graph = analyze(load_model_spec("cnn"), (12, 12, 1), 10)  # the quick grid's family shapes are 8x8
+    int8 = Candidate.uniform(graph, weight_bits=8, activation_bits=8)
+    cost = model.cost(graph, int8)
+    labels = {part.name: part.latency_ms.label for part in model.raw_parts(graph, int8)}
     assert labels["invoke"] == "measured"
-    assert labels["conv2"].startswith("fitted")  # 8x8x32->64 is not on the tiny grid
+    assert labels["conv2"].startswith("fitted")  # 12x12x32->64 is not on the tiny grid
+    assert cost.latency_ms.provenance == "fitted"  # calibrated: every part passed through a fitted correction
     big = analyze(load_model_spec("cnn"), (64, 64, 1), 10)  # far beyond the grid's 8x8 inputs
     far = model.cost(big, Candidate.uniform(big, weight_bits=8, activation_bits=8))
     assert far.latency_ms.extrapolated and far.latency_ms.label == "fitted, extrapolated"
     assert cost.provenance()["ram_bytes"] == "exact" and cost.provenance()["energy_mj"].startswith("analytic")
     power = model.device.active_power.watts
     assert cost.energy_mj.value == pytest.approx(power * cost.latency_ms.value)
+
+
+def test_the_profile_calibrates_its_tables_on_whole_reference_models(profiled_devices):
+    directory, tables = profiled_devices
+    for kernels, table in tables.items():
+        model = cost_model("host", kernels, directory=directory)
+        calibration = model.calibration
+        assert calibration is not None and calibration.table_date == table.provenance["date_utc"]
+        assert len(calibration.points) >= MIN_FULL_FIT and 0.3 < calibration.scale < 3.0
+        graph = analyze(load_model_spec("resnet8"), (8, 8, 1), 10)
+        int8 = Candidate.uniform(graph, weight_bits=8, activation_bits=8)
+        raw = model.raw_parts(graph, int8)
+        cost = model.cost(graph, int8)
+        expected = calibration.corrected(sum(part.latency_ms.value for part in raw), len(raw) - 1)
+        assert cost.latency_ms.value == pytest.approx(expected)
+        assert cost.layers[-1].name == "dispatch" and "calibration" in cost.layers[-1].note
+
+
+def test_a_calibration_of_another_table_is_refused(profiled_devices, tmp_path):
+    directory, _ = profiled_devices
+    for path in directory.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    calibration_file = tmp_path / "host.builtin.calibration.json"
+    stale = json.loads(calibration_file.read_text())
+    stale["table_date"] = "2020-01-01T00:00:00Z"
+    calibration_file.write_text(json.dumps(stale))
+    with pytest.raises(
+        CostModelError, match=r"fitted to the table of 2020-01-01.*nas profile --device host --calibrate"
+    ):
+        cost_model("host", "builtin", directory=tmp_path)
 
 
 def test_a_grid_key_is_an_exact_table_hit(profiled_devices):
