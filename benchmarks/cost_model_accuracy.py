@@ -10,7 +10,9 @@ machine (its drift over minutes is larger than the back-to-back noise).
 
 Predictions come from the committed host tables and their whole-model calibration (``nas profile --device host``;
 the calibration's reference models are other random candidates, seeded apart from these), and are reported
-uncalibrated too (the table's sum with its whole-model terms). Two baselines run on the same
+uncalibrated too (the table's sum with its whole-model terms), and calibrated afresh at the start of this run
+(the reference models timed again first, as `nas profile --device host --calibrate` does before a search). Two
+baselines run on the same
 candidates: a MACs-only linear fit (latency = a + b x MACs, fitted on these very candidates by least squares:
 the most favourable case for it), and the plain sum of the per-layer table figures without the whole-model
 terms (invoke overhead, QUANTIZE / DEQUANTIZE / requantize at precision boundaries).
@@ -36,6 +38,7 @@ import optuna
 from scipy import stats
 
 from latency_models.keys import layer_keys
+from latency_models.litert import delegate_partitions
 from latency_models.measured import MeasuredCostModel
 from latency_models.predictor import macs
 from latency_models.registry import cost_model
@@ -43,6 +46,7 @@ from latency_models.runtime_memory import tensor_memory
 from latency_models.table import Measurement
 from latency_models.timing import TimingProtocol, relative_difference, time_invokes
 from nas.profiling.flash_fit import export_random
+from nas.profiling.run import measure_calibrations
 from nas.provenance import run_provenance
 from search_spaces.graph import ModelGraph, analyze
 from search_spaces.space import Candidate, SearchSpace, suggest_candidate
@@ -98,6 +102,7 @@ def run(per_shape: int) -> dict[str, Any]:
     """Exports, measures and predicts every held-out candidate with every kernel set."""
     items = held_out(per_shape)
     models = host_models()
+    fresh = fresh_calibrations(models)
     rows = []
     start = time.perf_counter()
     for index, (label, graph, candidate) in enumerate(items):
@@ -111,12 +116,14 @@ def run(per_shape: int) -> dict[str, Any]:
                 "measured_ms": first.median_ms,
                 "repeat_ms": second.median_ms,
                 "predicted_ms": cost.latency_ms.value,
+                "fresh_calibration_ms": fresh[kernels].cost(graph, candidate).latency_ms.value,
                 "uncalibrated_ms": sum(part.latency_ms.value for part in model.raw_parts(graph, candidate)),
                 "provenance": cost.latency_ms.label,
                 "layer_sum_ms": layer_sum(model, graph, candidate),
             }
         cost = models["builtin"].cost(graph, candidate)
         row["macs"] = model_macs(graph, candidate)
+        row["partitions"] = delegate_partitions(content)
         row["ram"] = {"predicted": int(cost.ram_bytes.value), "measured": tensor_memory(content).runtime_bytes}
         row["flash"] = {"predicted": round(cost.flash_bytes.value), "measured": len(content)}
         rows.append(row)
@@ -134,6 +141,14 @@ def run(per_shape: int) -> dict[str, Any]:
         for kernels in KERNEL_SETS:
             row[kernels]["late_ms"] = time_invokes(content, delegate=kernels, protocol=PROTOCOL).median_ms
     return summarize(rows, time.perf_counter() - start, models)
+
+
+def fresh_calibrations(models: dict[str, MeasuredCostModel]) -> dict[str, MeasuredCostModel]:
+    """The host tables calibrated now, at the start of this run (as `nas profile --device host --calibrate`
+    does before a search; the committed calibration files are left alone)."""
+    device = next(iter(models.values())).device
+    calibrations = measure_calibrations(device, {k: m.table for k, m in models.items()}, show_progress=False)
+    return {k: MeasuredCostModel(device, m.table, calibrations[k]) for k, m in models.items()}
 
 
 def host_models() -> dict[str, MeasuredCostModel]:
@@ -162,6 +177,7 @@ def summarize(rows: list[dict[str, Any]], seconds: float, models: dict[str, Meas
         predicted = np.array([r[kernels]["predicted_ms"] for r in rows])
         plain = np.array([r[kernels]["layer_sum_ms"] for r in rows])
         uncalibrated = np.array([r[kernels]["uncalibrated_ms"] for r in rows])
+        fresh = np.array([r[kernels]["fresh_calibration_ms"] for r in rows])
         late = np.array([r[kernels]["late_ms"] for r in rows])
         design = np.column_stack([np.ones_like(x_macs), x_macs])
         macs_fit = design @ np.linalg.lstsq(design, measured, rcond=None)[0]
@@ -170,6 +186,7 @@ def summarize(rows: list[dict[str, Any]], seconds: float, models: dict[str, Meas
             **scores(predicted, measured),
             "noise_floor_pct": round(100 * float(np.median(noise)), 3),
             "uncalibrated": scores(uncalibrated, measured),
+            "calibrated_at_start": scores(fresh, measured),
             "late_repeat": scores(late, measured),
             "late_repeat_note": "the same models timed again minutes later, scored as a prediction: the ceiling",
             "measured_ms_range": [round(float(measured.min()), 5), round(float(measured.max()), 5)],
@@ -181,6 +198,7 @@ def summarize(rows: list[dict[str, Any]], seconds: float, models: dict[str, Meas
             },
             "calibration": calibration_summary(models[kernels]),
         }
+    result["xnnpack"]["error_by_partitions"] = error_by_partitions(rows)
     ram = [(r["ram"]["predicted"], r["ram"]["measured"]) for r in rows]
     flash = np.array([(r["flash"]["predicted"], r["flash"]["measured"]) for r in rows], float)
     result["ram_exact_share"] = round(float(np.mean([p == m for p, m in ram])), 4)
@@ -191,6 +209,21 @@ def summarize(rows: list[dict[str, Any]], seconds: float, models: dict[str, Meas
     return result
 
 
+def error_by_partitions(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median signed error of the XNNPACK prediction by the number of delegate partitions of the model, and the
+    rank correlation of the two: whether a partition term is missing from the model."""
+    partitions = np.array([r["partitions"] for r in rows])
+    errors = np.array([r["xnnpack"]["predicted_ms"] / r["xnnpack"]["measured_ms"] - 1 for r in rows])
+    groups = {"1": partitions == 1, "2-4": (partitions >= 2) & (partitions <= 4), "5+": partitions >= 5}
+    correlation = stats.spearmanr(partitions, errors)
+    return {
+        "median_signed_error": {k: round(float(np.median(errors[m])), 4) for k, m in groups.items() if m.any()},
+        "models": {k: int(m.sum()) for k, m in groups.items()},
+        "spearman": round(float(correlation.statistic), 4),
+        "p_value": round(float(correlation.pvalue), 4),
+    }
+
+
 def calibration_summary(model: MeasuredCostModel) -> dict[str, Any] | None:
     """The calibration the predictions used: its coefficients, size and in-sample error."""
     calibration = model.calibration
@@ -198,6 +231,7 @@ def calibration_summary(model: MeasuredCostModel) -> dict[str, Any] | None:
         return None
     return {
         "scale": round(calibration.scale, 4),
+        "group_scales": {g: round(v, 4) for g, v in calibration.group_scales.items()},
         "per_op_us": round(calibration.per_op_ms * 1000, 4),
         "points": len(calibration.points),
         "fit_error": calibration.fit_error(),

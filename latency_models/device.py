@@ -44,6 +44,9 @@ class DeviceProfile:
         ram_bytes / flash_bytes: memory limits (None: not a constraint on this device).
         active_power / idle_power: power while running inference and while idle, with sources.
         energy_convention: how energy is derived from power (which power, idle subtracted or not).
+        analytic: the constants of the device's analytic model, each with its source (``latency_models.analytic``).
+        offload: for an accelerator: the precisions it runs, the host device that runs the rest, the link's
+            bandwidth and the rule that splits the graph (``latency_models.offload``).
         provenance: where the profile's facts come from.
     """
 
@@ -58,6 +61,8 @@ class DeviceProfile:
     active_power: PowerFigure
     idle_power: PowerFigure | None = None
     energy_convention: str = "energy = active power x latency (idle power not subtracted)"
+    analytic: dict[str, Any] | None = None
+    offload: dict[str, Any] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,6 +106,8 @@ class DeviceProfile:
             "active_power": vars(self.active_power),
             "idle_power": None if self.idle_power is None else vars(self.idle_power),
             "energy_convention": self.energy_convention,
+            **({"analytic": self.analytic} if self.analytic is not None else {}),
+            **({"offload": self.offload} if self.offload is not None else {}),
             "provenance": self.provenance,
         }
 
@@ -117,6 +124,8 @@ PROFILE_KEYS = {
     "active_power",
     "idle_power",
     "energy_convention",
+    "analytic",
+    "offload",
     "provenance",
 }
 
@@ -142,6 +151,8 @@ def profile_from_dict(raw: Any, source: str = "profile") -> DeviceProfile:
             active_power=PowerFigure(**raw["active_power"]),
             idle_power=None if raw.get("idle_power") is None else PowerFigure(**raw["idle_power"]),
             energy_convention=str(raw.get("energy_convention", DeviceProfile.energy_convention)),
+            analytic=None if raw.get("analytic") is None else dict(raw["analytic"]),
+            offload=None if raw.get("offload") is None else dict(raw["offload"]),
             provenance=dict(raw.get("provenance", {})),
         )
     except (TypeError, ValueError, AttributeError) as err:

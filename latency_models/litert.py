@@ -49,6 +49,12 @@ def load_interpreter(content: bytes, *, delegate: str = "xnnpack", threads: int 
     return interpreter
 
 
+def delegate_partitions(content: bytes, threads: int = 1) -> int:
+    """How many partitions the XNNPACK delegate splits a model into (ops it does not take run between them)."""
+    interpreter = load_interpreter(content, delegate="xnnpack", threads=threads)
+    return sum(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details())  # the only op listing
+
+
 def predict_tflite(interpreter: Interpreter, x: np.ndarray) -> np.ndarray:
     """Top-1 predictions for ``x``, one example per invoke (quantized inputs and outputs handled)."""
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]

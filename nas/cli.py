@@ -100,10 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     profile.add_argument(
         "--calibrate",
-        action="store_true",
-        help="keep the tables; time the reference models whole on this host now and refit the tables' "
-        "calibration (about a minute; corrects drift of the machine since the profile)",
+        nargs="?",
+        const="",
+        metavar="FILE.csv",
+        help="keep the tables; refit the device's whole-model calibration: alone, time the reference models on "
+        "this host now (10 s; corrects the machine's drift); with FILE.csv (model,median_ms), fit it to reference "
+        "models measured on the device (any device, analytic ones too)",
     )
+    profile.add_argument("--kernel-set", default=None, help="kernel set a --calibrate FILE.csv was measured with")
     profile.add_argument(
         "--add-exports",
         action="store_true",
@@ -217,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace):
+    from latency_models.device import load_device
     from nas.config import DEFAULT_SAMPLER, FinetuneConfig, SearchConfig, TrainConfig, load_space_file
+    from nas.search.context import with_device_limits
 
     objectives = tuple(name.strip() for name in getattr(args, "objectives", "accuracy,latency_ms").split(","))
     steps = getattr(args, "steps", None)
@@ -228,7 +234,7 @@ def _config(args: argparse.Namespace):
         dataset=args.dataset,
         space=load_space_file(space) if space else None,
         objectives=objectives,
-        budgets=_budgets(args, objectives),
+        budgets=with_device_limits(_budgets(args, objectives), load_device(getattr(args, "device", "host"))),
         device=getattr(args, "device", "host"),
         kernel_set=getattr(args, "kernel_set", None),
         search_sparsity=getattr(args, "search_sparsity", None),
@@ -285,7 +291,7 @@ def _run_devices(args: argparse.Namespace) -> None:
         )
         for table in table_summaries(device):
             entries = f"{table.entries} entries, " if table.entries else ""
-            print(f"{'':10s} latency table [{table.kernel_set}]: {table.kind} ({entries}{table.detail})")
+            print(f"{'':10s} latency [{table.kernel_set}]: {table.kind} ({entries}{table.detail})")
 
 
 def _limit(value: int | None) -> str:
@@ -294,15 +300,19 @@ def _limit(value: int | None) -> str:
 
 def _run_profile(args: argparse.Namespace) -> None:
     from latency_models.registry import host_tables_current
-    from nas.profiling.run import add_exports_and_save, calibrate_and_save, profile_and_save
+    from nas.profiling.run import add_exports_and_save, calibrate_and_save, calibrate_from_csv, profile_and_save
 
-    if args.calibrate and args.add_exports:
+    if args.calibrate is not None and args.add_exports:
         raise ConfigError("--calibrate and --add-exports are separate steps; run one, then the other")
     if args.add_exports:
         for path, calibration, used in add_exports_and_save(args.device, args.results_dir).values():
             print(f"wrote {path} with {used} exports: {_calibration_line(calibration)}")
         return
     if args.calibrate:
+        path, calibration = calibrate_from_csv(args.device, Path(args.calibrate), kernel_set=args.kernel_set)
+        print(f"wrote {path}: {_calibration_line(calibration)}")
+        return
+    if args.calibrate is not None:
         for path, calibration in calibrate_and_save(args.device, show_progress=not args.no_progress).values():
             print(f"wrote {path}: {_calibration_line(calibration)}")
         return
@@ -320,9 +330,8 @@ def _run_profile(args: argparse.Namespace) -> None:
 def _calibration_line(calibration: Calibration) -> str:
     error = calibration.fit_error()
     return (
-        f"scale {calibration.scale:.3f}, dispatch {calibration.per_op_ms * 1000:.3f} us per op, "
-        f"{len(calibration.points)} reference models ({error['within_10pct']:.0%} within +-10% after calibration, "
-        f"MAPE {error['mape']:.1%})"
+        f"{calibration.describe()}; {len(calibration.points)} reference models "
+        f"({error['within_10pct']:.0%} within +-10% after calibration, MAPE {error['mape']:.1%})"
     )
 
 

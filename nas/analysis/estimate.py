@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 
 from latency_models.cost import Cost, Figure
-from latency_models.measured import MeasuredCostModel
+from latency_models.layered import LayeredCostModel
 from latency_models.registry import cost_model
 from latency_models.runtime_memory import tensor_memory
 from latency_models.tflite_keys import file_keys
@@ -84,8 +84,8 @@ def estimate_file(path: Path, device: str, kernel_set: str | None = None) -> Est
     content = path.read_bytes()
     keys = file_keys(content)
     model = cost_model(device, kernel_set)
-    if not isinstance(model, MeasuredCostModel):
-        raise ConfigError(f"device {device!r} has no measured table to cost a file's operators with")
+    if not isinstance(model, LayeredCostModel):
+        raise ConfigError(f"the cost model of device {device!r} cannot cost a file's operators one by one")
     unrunnable = [
         f"{name} ({key.op} w{key.weight_bits}a{key.activation_bits})"
         for name, key in keys.layers

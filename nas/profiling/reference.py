@@ -9,17 +9,20 @@ timed whole.
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import optuna
 from tqdm import tqdm
 
 from latency_models.calibration import Calibration, CalibrationPoint, fit_calibration
-from latency_models.device import DeviceProfile
-from latency_models.measured import MeasuredCostModel
-from latency_models.table import LatencyTable
+from latency_models.errors import CostModelError
+from latency_models.layered import LayeredCostModel
 from latency_models.timing import TimingProtocol, time_invokes
 from nas.profiling.flash_fit import export_random
 from nas.provenance import git_commit
@@ -30,7 +33,8 @@ from search_spaces.spec import available_models, load_model_spec
 REFERENCE_SEED = 4242  # the held-out benchmark uses 12345
 SHAPES = ((8, 8, 1), (28, 28, 1))
 RANDOM_PER_SHAPE = 2
-PROTOCOL_ROUNDS = 20  # half the table's rounds: a calibration should take about a minute
+PROTOCOL_ROUNDS = 20  # two thirds of the table's rounds: a calibration takes seconds
+MAX_PLAUSIBLE_MS = 600_000.0  # ten minutes for one invoke of these models is a unit mistake, not a latency
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +86,7 @@ def measure_references(
 
 
 def calibration_points(
-    model: MeasuredCostModel, references: list[ReferenceModel], measured_ms: dict[str, float]
+    model: LayeredCostModel, references: list[ReferenceModel], measured_ms: dict[str, float]
 ) -> list[CalibrationPoint]:
     """Each measured reference model beside the table's uncalibrated prediction of it."""
     points = []
@@ -90,18 +94,42 @@ def calibration_points(
         if reference.name not in measured_ms:
             continue
         parts = model.raw_parts(reference.graph, reference.candidate)
-        points.append(
-            CalibrationPoint(
-                name=reference.name,
-                raw_ms=sum(part.latency_ms.value for part in parts),
-                ops=len(parts) - 1,
-                measured_ms=measured_ms[reference.name],
-            )
-        )
+        points.append(model.calibration_point(reference.name, parts, measured_ms[reference.name]))
     return points
 
 
-def calibrate(device: DeviceProfile, table: LatencyTable, points: list[CalibrationPoint], source: str) -> Calibration:
-    """The calibration of ``table`` from ``points``, with where the measurements came from."""
-    provenance = {"device": device.name, "kernel_set": table.kernel_set, "source": source, **git_commit()}
-    return fit_calibration(points, table_date=str(table.provenance.get("date_utc", "")), provenance=provenance)
+def calibrate(model: LayeredCostModel, points: list[CalibrationPoint], source: str) -> Calibration:
+    """The calibration of ``model`` from ``points``, with where the measurements came from."""
+    device, kernels = model.device, model.kernel_set
+    provenance = {"device": device.name, "kernel_set": kernels, "source": source, **git_commit()}
+    return fit_calibration(points, basis=model.calibration_basis(device, kernels), provenance=provenance)
+
+
+def read_reference_csv(path: Path, references: list[ReferenceModel]) -> dict[str, float]:
+    """Measured latencies of reference models from a CSV with columns ``model`` and ``median_ms`` (the kit's
+    runner writes it); every problem names the row and the fix."""
+    known = {reference.name for reference in references}
+    try:
+        rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise CostModelError(f"cannot read {path} ({err}); pass the CSV the kit's runner wrote") from None
+    if not rows or not {"model", "median_ms"} <= set(rows[0]):
+        raise CostModelError(f"{path}: needs a header with columns model and median_ms (the kit's runner writes them)")
+    measured: dict[str, float] = {}
+    for line, row in enumerate(rows, start=2):
+        name = (row.get("model") or "").strip()
+        if name not in known:
+            raise CostModelError(f"{path}:{line}: {name!r} is not a reference model; measure the kit's models")
+        if name in measured:
+            raise CostModelError(f"{path}:{line}: {name!r} appears twice; keep one measurement per model")
+        try:
+            value = float(row.get("median_ms") or "nan")
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not 0 < value < MAX_PLAUSIBLE_MS:
+            raise CostModelError(
+                f"{path}:{line}: median_ms {row.get('median_ms')!r} of {name} is not a latency "
+                f"(must be > 0 and < {MAX_PLAUSIBLE_MS:g} ms); measure it again"
+            )
+        measured[name] = value
+    return measured

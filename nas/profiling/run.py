@@ -11,6 +11,7 @@ from latency_models.calibration import Calibration, CalibrationPoint, save_calib
 from latency_models.device import DEVICES_DIR, DeviceProfile, load_device
 from latency_models.errors import CostModelError
 from latency_models.host import cpu_facts
+from latency_models.layered import LayeredCostModel
 from latency_models.measured import MeasuredCostModel
 from latency_models.registry import cost_model
 from latency_models.table import LatencyTable, load_table, save_table
@@ -20,6 +21,7 @@ from nas.profiling.reference import (
     calibrate,
     calibration_points,
     measure_references,
+    read_reference_csv,
     reference_models,
     reference_protocol,
 )
@@ -102,6 +104,21 @@ def calibrate_and_save(
     return written
 
 
+def calibrate_from_csv(
+    name: str, path: Path, *, kernel_set: str | None = None, directory: Path = DEVICES_DIR
+) -> tuple[Path, Calibration]:
+    """Fits the calibration of device ``name``'s cost model (its table, or its analytic model) to reference models
+    measured on the device (a CSV of ``model,median_ms``), and writes it."""
+    model = cost_model(name, kernel_set, directory)
+    references = reference_models()
+    measured = read_reference_csv(path, references)
+    points = calibration_points(model, references, measured)
+    calibration = calibrate(model, points, f"{len(points)} reference models measured on the device ({path.name})")
+    target = model.device.calibration_path(model.kernel_set, directory)
+    save_calibration(calibration, target)
+    return target, calibration
+
+
 def measure_calibrations(
     device: DeviceProfile, tables: dict[str, LatencyTable], *, show_progress: bool
 ) -> dict[str, Calibration]:
@@ -110,11 +127,10 @@ def measure_calibrations(
     measured = measure_references(references, tuple(tables), reference_protocol(device.threads), show_progress)
     date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     source = f"{len(references)} reference models timed whole on this host, {date}"
+    models = {kernels: MeasuredCostModel(device, table) for kernels, table in tables.items()}
     return {
-        kernels: calibrate(
-            device, table, calibration_points(MeasuredCostModel(device, table), references, measured[kernels]), source
-        )
-        for kernels, table in tables.items()
+        kernels: calibrate(model, calibration_points(model, references, measured[kernels]), source)
+        for kernels, model in models.items()
     }
 
 
@@ -136,15 +152,14 @@ def add_exports_and_save(
     written = {}
     for kernels in device.kernel_sets:
         model = cost_model(name, kernels, directory)
-        assert isinstance(model, MeasuredCostModel)
-        if model.calibration is None:
+        if not isinstance(model, LayeredCostModel) or model.calibration is None:
             raise CostModelError(
                 f"the {kernels} table has no calibration yet; run `nas profile --device {name} --calibrate`"
             )
         kept = [p for p in model.calibration.points if not p.name.startswith(EXPORT_PREFIX)]
         added = [export_point(model, path, latency[kernels]) for path, latency in exports if kernels in latency]
         source = f"{model.calibration.provenance.get('source', 'reference models')}; {len(added)} exports"
-        calibration = calibrate(device, model.table, kept + added, source)
+        calibration = calibrate(model, kept + added, source)
         path = device.calibration_path(kernels, directory)
         save_calibration(calibration, path)
         written[kernels] = (path, calibration, len(added))
@@ -166,13 +181,8 @@ def measured_exports(results_dir: Path) -> list[tuple[Path, dict[str, float]]]:
     return found
 
 
-def export_point(model: MeasuredCostModel, path: Path, measured_ms: float) -> CalibrationPoint:
+def export_point(model: LayeredCostModel, path: Path, measured_ms: float) -> CalibrationPoint:
     """One exported model as a calibration point: its file's uncalibrated prediction beside its measured latency."""
     keys = file_keys(path.read_bytes())
     parts = model.parts_of_keys(keys.layers, keys.boundaries)
-    return CalibrationPoint(
-        name=f"{EXPORT_PREFIX}{path}",
-        raw_ms=sum(part.latency_ms.value for part in parts),
-        ops=len(parts) - 1,
-        measured_ms=measured_ms,
-    )
+    return model.calibration_point(f"{EXPORT_PREFIX}{path}", parts, measured_ms)

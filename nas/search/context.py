@@ -84,6 +84,13 @@ def resolve_problem(config: SearchConfig, *, data_dir: Path | None = None) -> Pr
     return Problem(config=config, graph=graph, space=space, dataset=dataset, device=device, cost_model=costs)
 
 
+def with_device_limits(budgets: dict[str, float], device: DeviceProfile) -> dict[str, float]:
+    """``budgets`` plus the device's RAM and flash limits where no budget bounds those terms already: a device's
+    memory is a hard constraint by default (a budget the user set, tighter or looser, wins)."""
+    limits = {"ram_bytes": device.ram_bytes, "flash_bytes": device.flash_bytes}
+    return {**{name: float(limit) for name, limit in limits.items() if limit is not None}, **budgets}
+
+
 def check_budgets_reachable(budgets: dict[str, float], graph: ModelGraph, space: SearchSpace) -> None:
     """Refuses a budget that no candidate of the space can meet (where the term has a computable lower bound)."""
     bounds = {"stored_bytes": lambda: smallest_stored_bytes(graph, space)}

@@ -149,7 +149,7 @@ def test_interrupted_trials_are_marked_failed_on_resume(tmp_path, capsys):
         (["search", "--study", "x", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
         (["search", "--study", "x", "--max-size-kb", "0.5"], "--max-size-kb 0.5 is impossible"),
         (["search", "--study", "x", "--sampler", "cma"], "unknown sampler 'cma'"),
-        (["search", "--study", "x", "--device", "pi9"], "unknown device 'pi9'; known devices: host"),
+        (["search", "--study", "x", "--device", "pi9"], "unknown device 'pi9'; known devices: android_a76, coral_usb"),
         (["search", "--study", "x", "--max-latency-ms", "0"], "--max-latency-ms must be a positive cost budget"),
         (["search", "--study", "x", "--objectives", "accuracy,latency_us"], "unknown objective 'latency_us'"),
         (["estimate", "--model", "dscnn", "--precision", "w4a8"], "host does not run w4a8 for stem"),

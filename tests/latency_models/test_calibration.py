@@ -16,47 +16,53 @@ from latency_models.calibration import (
     load_calibration,
     save_calibration,
 )
+from latency_models.device import DEVICES_DIR
 from latency_models.errors import CostModelError
 from latency_models.host import cpu_facts
 from latency_models.registry import cost_model
 from latency_models.timing import TimingProtocol, time_invokes
 from nas.profiling.flash_fit import export_random
 from nas.profiling.reference import reference_models
-from nas.profiling.run import add_exports_and_save, calibrate_and_save
+from nas.profiling.run import add_exports_and_save, calibrate_and_save, calibrate_from_csv
 from search_spaces.graph import analyze
 from search_spaces.space import Candidate
 from search_spaces.spec import load_model_spec
 
 
-def _points(scale: float, per_op: float, count: int, seed: int = 0) -> list[CalibrationPoint]:
+def _points(scales: dict[str, float], per_op: float, count: int, seed: int = 0) -> list[CalibrationPoint]:
+    """Models whose float32 and int8 parts and op counts vary, measured as ``scales`` and ``per_op`` say."""
     rng = np.random.default_rng(seed)
     points = []
     for index in range(count):
-        raw, ops = float(rng.uniform(0.001, 2.0)), int(rng.integers(3, 40))
-        points.append(CalibrationPoint(name=f"m{index}", raw_ms=raw, ops=ops, measured_ms=scale * raw + per_op * ops))
+        groups = {g: float(rng.uniform(0.001, 2.0)) for g in scales}
+        ops = int(rng.integers(3, 40))
+        measured = sum(scales[g] * v for g, v in groups.items()) + per_op * ops
+        points.append(CalibrationPoint(name=f"m{index}", groups=groups, ops=ops, measured_ms=measured))
     return points
 
 
-def test_the_fit_recovers_a_known_scale_and_dispatch_cost():
-    calibration = fit_calibration(_points(1.12, 0.0002, 20), table_date="d")
-    assert calibration.scale == pytest.approx(1.12, rel=1e-3)
-    assert calibration.per_op_ms == pytest.approx(0.0002, rel=1e-2)
-    assert calibration.fit_error() == {"within_10pct": 1.0, "mape": pytest.approx(0.0, abs=1e-4)}
-    assert calibration.corrected(1.0, 10) == pytest.approx(1.12 + 0.002, rel=1e-3)
+def test_the_fit_recovers_known_group_scales_and_dispatch_cost():
+    calibration = fit_calibration(_points({"float32": 1.1, "int8": 0.7}, 0.0002, 30), basis="d")
+    assert calibration.group_scales == {"float32": pytest.approx(1.1, rel=0.03), "int8": pytest.approx(0.7, rel=0.05)}
+    assert calibration.per_op_ms == pytest.approx(0.0002, rel=0.2)
+    assert calibration.fit_error()["within_10pct"] == 1.0
+    assert calibration.scale_of("int16x8") == calibration.scale  # a group the points never ran: the common scale
+    corrected = calibration.corrected({"float32": 1.0, "int8": 1.0}, 10)
+    assert corrected == pytest.approx(1.1 + 0.7 + 0.002, rel=0.03)
 
 
 def test_one_badly_predicted_reference_model_does_not_drag_the_others():
-    points = _points(0.9, 0.0, 20)
-    points[0] = CalibrationPoint(name="outlier", raw_ms=0.035, ops=29, measured_ms=0.0079)  # 4.4x overpredicted
-    calibration = fit_calibration(points, table_date="d")
-    assert calibration.scale == pytest.approx(0.9, rel=0.02)
+    points = _points({"float32": 0.9}, 0.0, 20)
+    points[0] = CalibrationPoint(name="outlier", groups={"float32": 0.035}, ops=29, measured_ms=0.0079)  # 4.4x over
+    calibration = fit_calibration(points, basis="d")
+    assert calibration.scale_of("float32") == pytest.approx(0.9, rel=0.02)
     assert calibration.fit_error()["within_10pct"] >= 0.95
 
 
-def test_few_points_fit_only_a_scale_the_median_ratio():
-    points = _points(1.3, 0.0005, MIN_FULL_FIT - 1)
-    calibration = fit_calibration(points, table_date="d")
-    assert calibration.per_op_ms == 0.0
+def test_few_points_fit_only_the_common_scale_the_median_ratio():
+    points = _points({"float32": 1.3, "int8": 0.5}, 0.0005, MIN_FULL_FIT - 1)
+    calibration = fit_calibration(points, basis="d")
+    assert calibration.per_op_ms == 0.0 and calibration.group_scales == {}
     assert calibration.scale == pytest.approx(float(np.median([p.measured_ms / p.raw_ms for p in points])))
 
 
@@ -64,23 +70,26 @@ def test_few_points_fit_only_a_scale_the_median_ratio():
     ("field", "value", "message"),
     [
         ("measured_ms", 0.0, "measured_ms must be finite and > 0"),
-        ("raw_ms", math.nan, "raw_ms must be finite"),
+        ("groups", math.nan, "raw latency must be finite"),
         ("ops", 0, "at least one op"),
     ],
 )
 def test_a_bad_point_is_refused_by_name(field, value, message):
-    fields = {"name": "cnn@8/int8", "raw_ms": 0.01, "ops": 5, "measured_ms": 0.012, field: value}
+    fields = {"name": "cnn@8/int8", "groups": {"int8": 0.01}, "ops": 5, "measured_ms": 0.012}
+    fields[field] = {"int8": value} if field == "groups" else value
     with pytest.raises(CostModelError, match=f"'cnn@8/int8'.*{message}"):
         CalibrationPoint(**fields)
 
 
 def test_no_points_is_a_clear_error():
     with pytest.raises(CostModelError, match="at least one measured reference model"):
-        fit_calibration([], table_date="d")
+        fit_calibration([], basis="d")
 
 
 def test_files_round_trip_and_a_malformed_file_says_calibrate_again(tmp_path):
-    calibration = fit_calibration(_points(0.95, 0.0001, 12), table_date="2026-11-26T00:00:00Z", provenance={"a": 1})
+    calibration = fit_calibration(
+        _points({"float32": 0.95}, 0.0001, 12), basis="the table of 2026-11-26T00:00:00Z", provenance={"a": 1}
+    )
     path = tmp_path / "host.xnnpack.calibration.json"
     save_calibration(calibration, path)
     assert load_calibration(path) == calibration
@@ -131,3 +140,58 @@ def test_calibrating_again_and_folding_in_exports(profiled_devices, tmp_path):
             assert len(names) == references + 1 and names[-1].endswith("trial-0.tflite")
     with pytest.raises(CostModelError, match=r"no exported model under .* has a measured host latency"):
         add_exports_and_save("host", tmp_path / "empty", directory=devices)
+
+
+def _write_csv(path, rows: list[tuple[str, str]]) -> None:
+    path.write_text("model,median_ms\n" + "".join(f"{name},{value}\n" for name, value in rows))
+
+
+@pytest.mark.slow
+def test_an_analytic_device_calibrated_on_measurements_predicts_them_far_better(tmp_path):
+    devices = tmp_path / "devices"
+    shutil.copytree(DEVICES_DIR, devices)
+    references = reference_models()[::3]  # ten of the thirty, as a user with little time would measure
+    rows = []
+    for reference in references:  # this host stands in for the device
+        content = export_random(reference.graph, reference.candidate)
+        measured = time_invokes(content, delegate="xnnpack", protocol=TimingProtocol(rounds=10)).median_ms
+        rows.append((reference.name, repr(measured)))
+    _write_csv(tmp_path / "measured.csv", rows)
+    before = cost_model("rpi4", directory=devices)
+    path, calibration = calibrate_from_csv("rpi4", tmp_path / "measured.csv", directory=devices)
+    assert path == devices / "rpi4.xnnpack.calibration.json" and len(calibration.points) == len(references)
+    after = cost_model("rpi4", directory=devices)
+    assert after.calibration == calibration
+
+    def mape(model) -> float:
+        errors = [
+            abs(model.cost(r.graph, r.candidate).latency_ms.value - float(ms)) / float(ms)
+            for r, (_, ms) in zip(references, rows, strict=True)
+        ]
+        return float(np.mean(errors))
+
+    assert mape(after) < 0.5 * mape(before)
+    assert after.cost(references[0].graph, references[0].candidate).latency_ms.provenance == "fitted"
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([("cnn@8/float", "0.01"), ("lenet@8/x", "0.02")], r"'lenet@8/x' is not a reference model"),
+        ([("cnn@8/float", "0.01"), ("cnn@8/float", "0.02")], r"'cnn@8/float' appears twice"),
+        ([("cnn@8/float", "nan")], r"median_ms 'nan' of cnn@8/float is not a latency"),
+        ([("cnn@8/float", "-1")], r"median_ms '-1' of cnn@8/float is not a latency"),
+        ([("cnn@8/float", "1e9")], r"must be > 0 and < 600000 ms"),
+        ([("cnn@8/float", "fast")], r"median_ms 'fast'"),
+    ],
+)
+def test_a_bad_measurement_csv_names_the_row_and_writes_nothing(tmp_path, rows, message):
+    devices = tmp_path / "devices"
+    shutil.copytree(DEVICES_DIR, devices)
+    _write_csv(tmp_path / "bad.csv", rows)
+    with pytest.raises(CostModelError, match=message):
+        calibrate_from_csv("rpi4", tmp_path / "bad.csv", directory=devices)
+    assert not (devices / "rpi4.xnnpack.calibration.json").exists()
+    (tmp_path / "header.csv").write_text("name,ms\ncnn@8/float,0.1\n")
+    with pytest.raises(CostModelError, match="needs a header with columns model and median_ms"):
+        calibrate_from_csv("rpi4", tmp_path / "header.csv", directory=devices)

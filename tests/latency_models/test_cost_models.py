@@ -11,6 +11,7 @@ import pytest
 
 from latency_models.calibration import MIN_FULL_FIT
 from latency_models.errors import CostModelError
+from latency_models.layered import group_latencies
 from latency_models.registry import cost_model, table_summaries
 from latency_models.table import LayerKey, load_table, save_table
 from search_spaces.graph import analyze
@@ -99,13 +100,13 @@ def test_the_profile_calibrates_its_tables_on_whole_reference_models(profiled_de
     for kernels, table in tables.items():
         model = cost_model("host", kernels, directory=directory)
         calibration = model.calibration
-        assert calibration is not None and calibration.table_date == table.provenance["date_utc"]
+        assert calibration is not None and calibration.basis == f"the table of {table.provenance['date_utc']}"
         assert len(calibration.points) >= MIN_FULL_FIT and 0.3 < calibration.scale < 3.0
         graph = analyze(load_model_spec("resnet8"), (8, 8, 1), 10)
         int8 = Candidate.uniform(graph, weight_bits=8, activation_bits=8)
         raw = model.raw_parts(graph, int8)
         cost = model.cost(graph, int8)
-        expected = calibration.corrected(sum(part.latency_ms.value for part in raw), len(raw) - 1)
+        expected = calibration.corrected(group_latencies(raw), len(raw) - 1)
         assert cost.latency_ms.value == pytest.approx(expected)
         assert cost.layers[-1].name == "dispatch" and "calibration" in cost.layers[-1].note
 
@@ -116,7 +117,7 @@ def test_a_calibration_of_another_table_is_refused(profiled_devices, tmp_path):
         shutil.copy(path, tmp_path / path.name)
     calibration_file = tmp_path / "host.builtin.calibration.json"
     stale = json.loads(calibration_file.read_text())
-    stale["table_date"] = "2020-01-01T00:00:00Z"
+    stale["basis"] = "the table of 2020-01-01T00:00:00Z"
     calibration_file.write_text(json.dumps(stale))
     with pytest.raises(
         CostModelError, match=r"fitted to the table of 2020-01-01.*nas profile --device host --calibrate"

@@ -1,0 +1,96 @@
+"""The named edge devices: their analytic models keep the cost-model contract, cite their constants, and the
+accelerator's fallback rule sends everything from the first op it cannot run to the host."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+
+from latency_models.analytic import SPEC_FIELDS, AnalyticCostModel, spec_from_dict
+from latency_models.device import DEVICES_DIR, available_devices, load_device
+from latency_models.errors import CostModelError
+from latency_models.offload import OffloadCostModel
+from latency_models.registry import cost_model
+from search_spaces.graph import analyze
+from search_spaces.space import Candidate, LayerPolicy, SearchSpace, suggest_candidate
+from search_spaces.spec import load_model_spec
+from tests.latency_models.contract import check_cost_model, check_monotone_in_channels
+
+EDGE_DEVICES = ("rpi4", "android_a76", "coral_usb", "stm32h7", "nrf52840", "esp32s3")
+
+
+def _candidates(device: str, family: str = "dscnn", count: int = 5) -> tuple:
+    spec = load_model_spec(family)
+    graph = analyze(spec, (8, 8, 1), 10)
+    profile = load_device(device)
+    space = SearchSpace().with_model_rules(spec.rules).restricted_to(profile.precisions)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    return graph, [Candidate.uniform(graph, weight_bits=8, activation_bits=8)] + [
+        suggest_candidate(study.ask(), graph, space) for _ in range(count)
+    ]
+
+
+def test_every_named_edge_device_is_listed():
+    assert set(EDGE_DEVICES) <= set(available_devices())
+
+
+@pytest.mark.parametrize("device", EDGE_DEVICES)
+def test_every_edge_device_keeps_the_contract_and_says_analytic(device):
+    model = cost_model(device)
+    graph, candidates = _candidates(device)
+    check_cost_model(model, graph, candidates)
+    cost = model.cost(graph, candidates[0])
+    assert cost.latency_ms.provenance == "analytic" and cost.energy_mj.provenance == "analytic"
+    check_monotone_in_channels(model, graph, candidates[0], [0.25, 0.5, 1.0], tolerance=0.0)
+
+
+@pytest.mark.parametrize("device", EDGE_DEVICES)
+def test_every_analytic_constant_cites_a_source(device):
+    raw = json.loads((DEVICES_DIR / f"{device}.json").read_text())
+    for name in SPEC_FIELDS:
+        assert len(raw["analytic"][name]["source"]) > 20, (device, name)
+    assert raw["active_power"]["source"] and raw["analytic"]["expected_error"]
+
+
+def test_an_analytic_constant_without_a_source_is_refused():
+    raw = json.loads((DEVICES_DIR / "rpi4.json").read_text())["analytic"]
+    raw["clock_hz"] = {"value": 1.5e9, "source": " "}
+    with pytest.raises(CostModelError, match="rpi4: analytic constant clock_hz needs a value and a source"):
+        spec_from_dict(raw, "rpi4")
+
+
+def test_microcontrollers_are_far_slower_than_phones_and_int8_beats_float_there():
+    graph = analyze(load_model_spec("cnn"), (8, 8, 1), 10)
+    int8 = Candidate.uniform(graph, weight_bits=8, activation_bits=8)
+    fp32 = Candidate.uncompressed(graph)
+    latency = {d: cost_model(d).cost(graph, int8).latency_ms.value for d in ("android_a76", "stm32h7", "nrf52840")}
+    assert latency["android_a76"] < latency["stm32h7"] < latency["nrf52840"]
+    for device in ("stm32h7", "nrf52840", "esp32s3"):
+        model = cost_model(device)
+        assert model.cost(graph, int8).latency_ms.value < model.cost(graph, fp32).latency_ms.value / 3
+
+
+def test_the_edge_tpu_runs_ops_up_to_the_first_it_cannot_run_and_the_host_runs_the_rest():
+    model = cost_model("coral_usb")
+    assert isinstance(model, OffloadCostModel) and isinstance(model.host, AnalyticCostModel)
+    graph = analyze(load_model_spec("cnn"), (8, 8, 1), 10)  # conv1, conv2, pool, fc
+    int8 = LayerPolicy(sparsity=0.0, channel_keep=1.0, weight_bits=8, activation_bits=8)
+    fp32 = LayerPolicy(sparsity=0.0, channel_keep=1.0, weight_bits=32, activation_bits=32)
+    names = [layer.name for layer in graph.compressible]
+
+    def placement(policies: dict[str, LayerPolicy]) -> dict[str, str]:
+        candidate = Candidate(policies=tuple((n, policies.get(n, int8)) for n in names))
+        parts = model.cost(graph, candidate).layers
+        return {p.name: ("accelerator" if "[accelerator]" in p.note else "host") for p in parts if p.name in names}
+
+    assert placement({}) == dict.fromkeys(names, "accelerator")
+    assert placement({"fc": fp32}) == {"conv1": "accelerator", "conv2": "accelerator", "fc": "host"}
+    # a float layer in the middle sends it and every later layer, int8 or not, to the host
+    assert placement({"conv2": fp32}) == {"conv1": "accelerator", "conv2": "host", "fc": "host"}
+    everything_on_host = model.cost(graph, Candidate(policies=tuple((n, fp32) for n in names)))
+    assert everything_on_host.latency_ms.value == pytest.approx(
+        model.host.cost(graph, Candidate.uncompressed(graph)).latency_ms.value
+    )
+    assert all("[accelerator]" not in p.note for p in everything_on_host.layers)
