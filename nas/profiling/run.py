@@ -46,8 +46,8 @@ def _measurable(name: str, directory: Path) -> DeviceProfile:
     device = load_device(name, directory)
     if device.name != HOST:
         raise CostModelError(
-            f"device {name!r} cannot be measured on this machine; only 'host' can (the on-device kit for other "
-            "devices is not built yet)"
+            f"device {name!r} cannot be measured on this machine; only 'host' can. Time the reference models on "
+            f"the device and run `nas profile --device {name} --calibrate FILE.csv`"
         )
     return device
 

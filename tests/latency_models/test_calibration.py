@@ -195,3 +195,8 @@ def test_a_bad_measurement_csv_names_the_row_and_writes_nothing(tmp_path, rows, 
     (tmp_path / "header.csv").write_text("name,ms\ncnn@8/float,0.1\n")
     with pytest.raises(CostModelError, match="needs a header with columns model and median_ms"):
         calibrate_from_csv("rpi4", tmp_path / "header.csv", directory=devices)
+
+
+def test_another_device_cannot_be_profiled_here_and_is_told_how_to_calibrate():
+    with pytest.raises(CostModelError, match=r"only 'host' can.*nas profile --device rpi4 --calibrate FILE\.csv"):
+        calibrate_and_save("rpi4", show_progress=False)
