@@ -26,11 +26,10 @@ from latency_models.device import DeviceProfile
 from latency_models.errors import CostModelError
 from latency_models.keys import Boundary
 from latency_models.layered import LayeredCostModel, arithmetic
-from latency_models.predictor import features, macs
+from latency_models.predictor import feature, macs
 from latency_models.table import LayerKey
 
 COMPUTE_PRECISIONS = ("float32", "int8", "int16x8")
-FEATURE_INDEX = {"input_bytes": 2, "output_bytes": 3, "weight_bytes": 4}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,9 +103,8 @@ class AnalyticLatency:
         rate = self.spec.macs_per_cycle.value.get(precision)
         if rate is None:
             raise CostModelError(f"device {self.device!r} has no {precision} compute rate for {key.describe()}")
-        x = features(key)
-        activation_bytes = x[FEATURE_INDEX["input_bytes"]] + x[FEATURE_INDEX["output_bytes"]]
-        weight_bytes = x[FEATURE_INDEX["weight_bytes"]]
+        activation_bytes = feature(key, "input_bytes") + feature(key, "output_bytes")
+        weight_bytes = feature(key, "weight_bytes")
         compute_s = macs(key) / (float(rate) * self.clock)
         memory_s = activation_bytes / float(self.spec.activation_bandwidth.value) + weight_bytes / float(
             self.spec.weight_bandwidth.value

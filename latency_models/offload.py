@@ -18,12 +18,10 @@ from latency_models.device import DeviceProfile
 from latency_models.errors import CostModelError
 from latency_models.keys import Boundary
 from latency_models.layered import LayeredCostModel
-from latency_models.predictor import features
+from latency_models.predictor import feature
 from latency_models.table import LayerKey
 
 WEIGHTED_OPS = ("conv", "dwconv", "dwconv_multiplier", "dense")
-OUTPUT_BYTES = 3  # index of output_bytes in predictor.FEATURES
-INPUT_BYTES = 2
 
 
 class OffloadCostModel(LayeredCostModel):
@@ -75,7 +73,7 @@ class OffloadCostModel(LayeredCostModel):
             LayerCost(name=e.name, latency_ms=self.boundary_latency(e), note=f"{e.kind} [accelerator]")
             for e in on_accelerator
         ]
-        crossing = features(layers[0][1])[INPUT_BYTES] + features(layers[split - 1][1])[OUTPUT_BYTES]
+        crossing = feature(layers[0][1], "input_bytes") + feature(layers[split - 1][1], "output_bytes")
         transfer = Figure(value=crossing / self.link.value * 1000, provenance="analytic")
         parts.append(LayerCost(name="transfer", latency_ms=transfer, note=f"{crossing:.0f} bytes over the link"))
         if split < len(layers):

@@ -98,6 +98,11 @@ def features(key: LayerKey) -> np.ndarray:
     )
 
 
+def feature(key: LayerKey, name: str) -> float:
+    """One named feature of ``key`` (a name of ``FEATURES``)."""
+    return float(features(key)[FEATURES.index(name)])
+
+
 def _padding(channels: int) -> float:
     """How much larger ``channels`` is once rounded up to a whole tile."""
     return -(-channels // TILE) * TILE / channels

@@ -59,7 +59,6 @@ def profile_and_save(
     show_progress: bool = True,
     directory: Path = DEVICES_DIR,
     grid: Grid | None = None,
-    calibrate_tables: bool = True,
 ) -> list[tuple[Path, LatencyTable]]:
     """Profiles device ``name`` on this machine, calibrates the new tables with the reference models, and writes
     both; returns (path, table) pairs.
@@ -69,16 +68,12 @@ def profile_and_save(
     """
     device = _measurable(name, directory)
     result = profile_device(device, grid=grid or (QUICK_GRID if quick else None), show_progress=show_progress)
-    calibrations = measure_calibrations(device, result.tables, show_progress=show_progress) if calibrate_tables else {}
+    calibrations = measure_calibrations(device, result.tables, show_progress=show_progress)
     written = []
     for kernels, table in result.tables.items():
         path = device.table_path(kernels, directory)
         save_table(table, path)
-        stale = device.calibration_path(kernels, directory)
-        if kernels in calibrations:
-            save_calibration(calibrations[kernels], stale)
-        else:
-            stale.unlink(missing_ok=True)  # fitted to the table just replaced
+        save_calibration(calibrations[kernels], device.calibration_path(kernels, directory))
         written.append((path, table))
     return written
 
