@@ -1,7 +1,7 @@
 """``nas estimate``: the predicted cost of one candidate on a device, per layer and whole-model term, and in total.
 
 The model is a model spec at a uniform precision (``w8a8``), a study's trial, or an existing ``.tflite`` file
-(its keys read from the flatbuffer); the device is any profile with a table. Every figure is printed with its
+(its keys read from the flatbuffer); the device is any profile (measured or analytic). Every figure is printed with its
 provenance, so an estimate is never mistaken for a measurement.
 """
 
@@ -13,7 +13,6 @@ from pathlib import Path
 import optuna
 
 from latency_models.cost import Cost, Figure
-from latency_models.layered import LayeredCostModel
 from latency_models.registry import cost_model
 from latency_models.runtime_memory import tensor_memory
 from latency_models.tflite_keys import file_keys
@@ -72,20 +71,18 @@ def _estimate(
     description: str, graph: ModelGraph, candidate: Candidate, device: str, kernel_set: str | None
 ) -> Estimate:
     model = cost_model(device, kernel_set)
-    kernels = getattr(model, "kernel_set", kernel_set or model.device.default_kernel_set)
-    return Estimate(description=description, cost=model.cost(graph, candidate), kernel_set=kernels)
+    return Estimate(description=description, cost=model.cost(graph, candidate), kernel_set=model.kernel_set)
 
 
 def estimate_file(path: Path, device: str, kernel_set: str | None = None) -> Estimate:
     """The cost of an existing ``.tflite`` on ``device``: latency from its flatbuffer's keys, flash its size,
-    RAM the LiteRT arena it allocates."""
+    RAM the arena LiteRT allocates for it here (measured for the host; for another device, the plan its
+    runtime follows, as for any candidate)."""
     if not path.is_file():
         raise ConfigError(f"no model file {path}; pass the path of a .tflite")
     content = path.read_bytes()
     keys = file_keys(content)
     model = cost_model(device, kernel_set)
-    if not isinstance(model, LayeredCostModel):
-        raise ConfigError(f"the cost model of device {device!r} cannot cost a file's operators one by one")
     unrunnable = [
         f"{name} ({key.op} w{key.weight_bits}a{key.activation_bits})"
         for name, key in keys.layers
@@ -97,7 +94,7 @@ def estimate_file(path: Path, device: str, kernel_set: str | None = None) -> Est
     cost = model.cost_of_parts(
         model.parts_of_keys(keys.layers, keys.boundaries),
         flash=Figure(value=float(len(content)), provenance="exact"),
-        ram=Figure(value=float(memory.runtime_bytes), provenance="measured"),
+        ram=Figure(value=float(memory.runtime_bytes), provenance="measured" if device == "host" else "exact"),
     )
     return Estimate(description=f"{path.name} ({len(keys.layers)} layers)", cost=cost, kernel_set=model.kernel_set)
 

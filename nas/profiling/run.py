@@ -147,7 +147,7 @@ def add_exports_and_save(
     written = {}
     for kernels in device.kernel_sets:
         model = cost_model(name, kernels, directory)
-        if not isinstance(model, LayeredCostModel) or model.calibration is None:
+        if model.calibration is None:
             raise CostModelError(
                 f"the {kernels} table has no calibration yet; run `nas profile --device {name} --calibrate`"
             )

@@ -153,6 +153,7 @@ def test_interrupted_trials_are_marked_failed_on_resume(tmp_path, capsys):
         (["search", "--study", "x", "--max-latency-ms", "0"], "--max-latency-ms must be a positive cost budget"),
         (["search", "--study", "x", "--objectives", "accuracy,latency_us"], "unknown objective 'latency_us'"),
         (["estimate", "--model", "dscnn", "--precision", "w4a8"], "host does not run w4a8 for stem"),
+        (["estimate", "--file", "missing.tflite"], "no model file missing.tflite; pass the path of a .tflite"),
         (["search", "--study", "../escape"], "study name '../escape'"),
         (["search", "--study", "x", "--trails", "3"], "unrecognized arguments: --trails"),
         (["search", "--study", "x", "--trials", "0"], "must be a positive integer"),

@@ -10,6 +10,7 @@ from latency_models.keys import boundaries, layer_keys
 from latency_models.measured import MeasuredCostModel
 from latency_models.registry import cost_model
 from latency_models.tflite_keys import file_keys
+from nas.analysis.estimate import estimate_file
 from nas.profiling.flash_fit import export_random
 from search_spaces.graph import analyze
 from search_spaces.space import Candidate, SearchSpace, suggest_candidate
@@ -63,3 +64,17 @@ def test_a_file_and_its_candidate_get_the_same_latency(profiled_devices):
     from_candidate = sum(p.latency_ms.value for p in model.raw_parts(graph, candidate))
     assert from_file == pytest.approx(from_candidate, rel=1e-12)
     assert [name for name, _ in found.layers] == [layer.name for layer in graph.layers]
+
+
+def test_estimating_a_file_costs_what_its_candidate_costs_with_the_files_own_memory(tmp_path):
+    graph = analyze(load_model_spec("dscnn"), (8, 8, 1), 10)
+    candidate = Candidate.uniform(graph, weight_bits=8, activation_bits=8)
+    path = tmp_path / "model.tflite"
+    path.write_bytes(export_random(graph, candidate))
+    for device in ("host", "stm32h7"):
+        estimate = estimate_file(path, device)
+        expected = cost_model(device).cost(graph, candidate)
+        assert estimate.cost.latency_ms.value == pytest.approx(expected.latency_ms.value, rel=1e-12)
+        assert estimate.cost.flash_bytes.value == path.stat().st_size
+        assert estimate.cost.ram_bytes.provenance == ("measured" if device == "host" else "exact")
+        assert estimate.cost.ram_bytes.value == expected.ram_bytes.value  # the plan the model predicts, exactly
