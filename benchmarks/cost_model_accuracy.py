@@ -236,6 +236,7 @@ def calibration_summary(model: MeasuredCostModel) -> dict[str, Any] | None:
         "points": len(calibration.points),
         "fit_error": calibration.fit_error(),
         "source": calibration.provenance.get("source"),
+        "fitted_utc": calibration.provenance.get("date_utc"),
     }
 
 

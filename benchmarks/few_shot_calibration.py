@@ -52,9 +52,7 @@ PRIORS = {
 
 def prior_model(device: str, kernels: str | None) -> LayeredCostModel:
     """A prior without its own calibration: the raw table or analytic model."""
-    model = cost_model(device, kernels)
-    model.calibration = None
-    return model
+    return cost_model(device, kernels, calibrated=False)
 
 
 def points_of(

@@ -85,16 +85,18 @@ def host_tables_current(directory: Path = DEVICES_DIR) -> str | None:
     return None
 
 
-def cost_model(name: str, kernel_set: str | None = None, directory: Path = DEVICES_DIR) -> LayeredCostModel:
+def cost_model(
+    name: str, kernel_set: str | None = None, directory: Path = DEVICES_DIR, *, calibrated: bool = True
+) -> LayeredCostModel:
     """The cost model of device ``name`` for ``kernel_set`` (the device's default when None): its measured table
     where it has one, its analytic model otherwise (an accelerator's with its host's model), each with the
-    device's calibration when one was fitted."""
+    device's calibration when one was fitted (unless ``calibrated`` is False: the raw prior)."""
     device = load_device(name, directory)
     kernels = kernel_set or device.default_kernel_set
     if kernels not in device.kernel_sets:
         raise CostModelError(f"device {name!r} has no kernel set {kernels!r}; use {', '.join(device.kernel_sets)}")
     calibration_path = device.calibration_path(kernels, directory)
-    calibration = load_calibration(calibration_path) if calibration_path.exists() else None
+    calibration = load_calibration(calibration_path) if calibrated and calibration_path.exists() else None
     path = device.table_path(kernels, directory)
     if path.exists():
         return MeasuredCostModel(device, load_table(path), calibration)

@@ -13,6 +13,7 @@ import csv
 import io
 import math
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,13 @@ def calibration_points(
 def calibrate(model: LayeredCostModel, points: list[CalibrationPoint], source: str) -> Calibration:
     """The calibration of ``model`` from ``points``, with where the measurements came from."""
     device, kernels = model.device, model.kernel_set
-    provenance = {"device": device.name, "kernel_set": kernels, "source": source, **git_commit()}
+    provenance = {
+        "device": device.name,
+        "kernel_set": kernels,
+        "source": source,
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **git_commit(),
+    }
     return fit_calibration(points, basis=model.calibration_basis(device, kernels), provenance=provenance)
 
 
