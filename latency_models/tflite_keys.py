@@ -215,6 +215,13 @@ def _boundary(graph: _Graph, source: int, output: int) -> Boundary:
     )
 
 
+def operator_names(content: bytes) -> set[str]:
+    """The builtin operator names a model uses (``CONV_2D``, ``QUANTIZE``, ...): what a TFLite Micro op resolver
+    must register to run it."""
+    graph = _Graph(content)
+    return {_op_name(graph.opcode(index)) for index in range(graph.subgraph.OperatorsLength())}
+
+
 def _op_name(code: int) -> str:
     names = {value: name for name, value in vars(OPS).items() if isinstance(value, int)}
     return names.get(code, str(code))

@@ -12,16 +12,14 @@ same model, taken one after the other.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from latency_models.litert import load_interpreter, quantize_input
+from latency_models.kit_runner import OUTLIER_MADS, round_means, set_random_input
+from latency_models.kit_runner import summarize as summarize_rounds
+from latency_models.litert import load_interpreter
 from latency_models.table import Measurement
-
-OUTLIER_MADS = 5.0
-MAD_FLOOR = 0.02  # of the median: rounds of a very steady model are not outliers for a 1% wobble
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,35 +41,21 @@ class TimingProtocol:
 
 
 def time_invokes(content: bytes, *, delegate: str, protocol: TimingProtocol, seed: int = 0) -> Measurement:
-    """Measures one model: per-invoke latency in ms (median and quartiles of the kept rounds)."""
+    """Measures one model: per-invoke latency in ms (median and quartiles of the kept rounds).
+
+    The statistics are the kit runner's own (``kit_runner``), so a device timed with a kit and this host timed
+    by a profile are measured alike."""
     interpreter = load_interpreter(content, delegate=delegate, threads=protocol.threads)
-    detail = interpreter.get_input_details()[0]
-    example = np.random.default_rng(seed).random(detail["shape"], np.float32)
-    interpreter.set_tensor(detail["index"], quantize_input(example, detail))
-    for _ in range(protocol.warmup):
-        interpreter.invoke()
-    rounds = np.empty(protocol.rounds)
-    for index in range(protocol.rounds):
-        start = time.perf_counter()
-        for _ in range(protocol.invokes_per_round):
-            interpreter.invoke()
-        rounds[index] = (time.perf_counter() - start) * 1000 / protocol.invokes_per_round
-    return summarize(rounds)
+    set_random_input(interpreter, seed)
+    means = round_means(
+        interpreter, warmup=protocol.warmup, rounds=protocol.rounds, invokes_per_round=protocol.invokes_per_round
+    )
+    return summarize(means)
 
 
 def summarize(samples_ms: np.ndarray) -> Measurement:
     """Median and quartiles of ``samples_ms`` after rejecting high outliers."""
-    median = float(np.median(samples_ms))
-    mad = float(np.median(np.abs(samples_ms - median)))
-    kept = samples_ms[samples_ms <= median + OUTLIER_MADS * max(mad, MAD_FLOOR * median)]
-    p25, p50, p75 = np.percentile(kept, [25, 50, 75])
-    return Measurement(
-        median_ms=float(p50),
-        p25_ms=float(p25),
-        p75_ms=float(p75),
-        runs=int(kept.size),
-        rejected=int(samples_ms.size - kept.size),
-    )
+    return Measurement(**summarize_rounds(samples_ms))
 
 
 def relative_difference(first: Measurement, second: Measurement) -> float:

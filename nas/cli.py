@@ -114,6 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the tables; fold every export under --results-dir whose latency was measured on this host "
         "into the tables' calibration",
     )
+    profile.add_argument(
+        "--kit",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the on-device kit for --device into the new directory DIR (micro-models, reference models, "
+        "manifest, runner, TFLite Micro harness notes); with --import: the kit the CSV was measured with",
+    )
+    profile.add_argument(
+        "--import",
+        dest="import_csv",
+        type=Path,
+        default=None,
+        metavar="FILE.csv",
+        help="turn the kit runner's CSV into --device's measured table and calibration (kit: --kit, or the CSV's "
+        "directory)",
+    )
     profile.add_argument("--no-progress", action="store_true", help="no progress bar")
     _common(profile)
     profile.set_defaults(run=_run_profile)
@@ -126,7 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("--trial", type=_non_negative_int, default=None, help="trial number of --study")
     estimate.add_argument("--dataset", default="digits", help="dataset whose input shape the model takes (digits)")
     estimate.add_argument("--precision", default="w8a8", help="uniform precision of --model, e.g. w8a8 (default)")
-    estimate.add_argument("--device", default=None, help="device profile (default: host, or the study's device)")
+    estimate.add_argument(
+        "--device",
+        default=None,
+        help="device profile (default: host, or the study's device); 'all' or A,B,...: a table across devices",
+    )
     estimate.add_argument("--kernel-set", default=None, help="kernel set (default: the device's first)")
     estimate.add_argument("--storage", default=None, help="Optuna storage URL (default: the study's sqlite file)")
     _common(estimate)
@@ -217,6 +238,20 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--storage", default=None, help="Optuna storage URL (default: the study's sqlite file)")
         _common(command)
         command.set_defaults(run=runner)
+    pareto = sub.choices["pareto"]
+    pareto.add_argument(
+        "--device",
+        default=None,
+        help="re-score the study for this device without retraining (same accuracies; its costs, feasibility and "
+        "front), written to trials.DEVICE.csv and front.DEVICE.csv",
+    )
+    pareto.add_argument("--kernel-set", default=None, help="kernel set of --device (default: its first)")
+    sub.choices["plot"].add_argument(
+        "--devices",
+        default=None,
+        metavar="A,B,...",
+        help="also draw pareto_devices.png: the study's front on each of these devices side by side (or 'all')",
+    )
     return parser
 
 
@@ -302,8 +337,15 @@ def _run_profile(args: argparse.Namespace) -> None:
     from latency_models.registry import host_tables_current
     from nas.profiling.run import add_exports_and_save, calibrate_and_save, calibrate_from_csv, profile_and_save
 
-    if args.calibrate is not None and args.add_exports:
-        raise ConfigError("--calibrate and --add-exports are separate steps; run one, then the other")
+    kit_step = args.import_csv is not None or args.kit is not None
+    if sum([args.calibrate is not None, args.add_exports, kit_step]) > 1:
+        raise ConfigError("--calibrate, --add-exports and --kit / --import are separate steps; run one at a time")
+    if args.import_csv is not None:
+        _import_kit(args)
+        return
+    if args.kit is not None:
+        _write_kit(args)
+        return
     if args.add_exports:
         for path, calibration, used in add_exports_and_save(args.device, args.results_dir).values():
             print(f"wrote {path} with {used} exports: {_calibration_line(calibration)}")
@@ -327,6 +369,32 @@ def _run_profile(args: argparse.Namespace) -> None:
         print(f"wrote {path} ({len(table.entries)} entries, noise floor {table.provenance['noise_floor_pct']}%)")
 
 
+def _write_kit(args: argparse.Namespace) -> None:
+    from nas.profiling.kit import write_kit
+    from nas.profiling.run import QUICK_GRID
+
+    summary = write_kit(
+        args.device, args.kit, grid=QUICK_GRID if args.quick else None, show_progress=not args.no_progress
+    )
+    print(
+        f"wrote {summary.directory}: {summary.micro_models} micro-models and {summary.reference_models} reference "
+        f"models ({summary.bytes / 1e6:.1f} MB); on the device: python3 run_kit.py, then "
+        f"`nas profile --device {args.device} --import results.csv --kit {summary.directory}` "
+        "(README.md in the kit has the TFLite Micro harness for microcontrollers)"
+    )
+
+
+def _import_kit(args: argparse.Namespace) -> None:
+    from nas.profiling.kit_import import import_kit_results
+
+    for item in import_kit_results(args.device, args.import_csv, kit=args.kit):
+        noise = item.table.provenance.get("noise_floor_pct")
+        print(
+            f"wrote {item.path} ({len(item.table.entries)} entries, measured on the device, noise floor {noise}%): "
+            f"{_calibration_line(item.calibration)}"
+        )
+
+
 def _calibration_line(calibration: Calibration) -> str:
     error = calibration.fit_error()
     return (
@@ -336,19 +404,34 @@ def _calibration_line(calibration: Calibration) -> str:
 
 
 def _run_estimate(args: argparse.Namespace) -> None:
-    from nas.analysis.estimate import estimate_file, estimate_spec, estimate_trial, format_estimate
+    from latency_models.device import available_devices
+    from nas.analysis.estimate import (
+        Estimate,
+        estimate_across,
+        estimate_file,
+        estimate_spec,
+        estimate_trial,
+        format_across,
+        format_estimate,
+    )
     from nas.paths import StudyPaths
 
-    if args.file is not None:
-        result = estimate_file(args.file, args.device or "host", args.kernel_set)
-    elif args.study is not None:
-        if args.trial is None:
-            raise ConfigError("--study needs --trial N")
-        storage = args.storage or StudyPaths(args.results_dir, args.study).default_storage
-        result = estimate_trial(args.study, args.trial, storage, args.device, args.kernel_set)
-    else:
-        result = estimate_spec(args.model, args.dataset, args.precision, args.device or "host", args.kernel_set)
-    print(format_estimate(result))
+    def estimator(device: str | None) -> Estimate:
+        kernels = args.kernel_set if device == args.device else None  # a kernel set names one device's
+        if args.file is not None:
+            return estimate_file(args.file, device or "host", kernels)
+        if args.study is not None:
+            if args.trial is None:
+                raise ConfigError("--study needs --trial N")
+            storage = args.storage or StudyPaths(args.results_dir, args.study).default_storage
+            return estimate_trial(args.study, args.trial, storage, device, kernels)
+        return estimate_spec(args.model, args.dataset, args.precision, device or "host", kernels)
+
+    if args.device is not None and (args.device == "all" or "," in args.device):
+        devices = available_devices() if args.device == "all" else [d.strip() for d in args.device.split(",")]
+        print(format_across(estimate_across(estimator, devices)))
+        return
+    print(format_estimate(estimator(args.device)))
 
 
 def _run_train(args: argparse.Namespace) -> None:
@@ -424,8 +507,19 @@ def _front_table(front, objectives: tuple[str, ...]) -> str:
 
 
 def _run_pareto(args: argparse.Namespace) -> None:
-    from nas.analysis.report import pareto_report
+    from nas.analysis.report import pareto_report, rescored_report
 
+    if args.device is not None:
+        rescored = rescored_report(
+            args.study, args.device, kernel_set=args.kernel_set, results_dir=args.results_dir, storage=args.storage
+        )
+        result = rescored.rescored
+        feasible = int((result.trials["feasible"] == True).sum())  # noqa: E712
+        print(f"study {args.study} re-scored for {result.latency_source}")
+        print(f"{feasible} of {len(result.trials)} trials feasible there; front of {len(result.front)}:")
+        print(_front_table(result.front, result.objectives) if not result.front.empty else "no feasible trial there")
+        print(f"wrote {rescored.trials_csv} and {rescored.front_csv}")
+        return
     report = pareto_report(args.study, results_dir=args.results_dir, storage=args.storage)
     print(_front_table(report.front, report.objectives) if not report.front.empty else "no feasible trial yet")
     print(f"wrote {report.trials_csv} ({len(report.trials)} trials) and {report.front_csv}")
@@ -435,6 +529,13 @@ def _run_plot(args: argparse.Namespace) -> None:
     from nas.analysis.report import plot_report
 
     for path in plot_report(args.study, results_dir=args.results_dir, storage=args.storage):
+        print(f"wrote {path}")
+    if args.devices:
+        from latency_models.device import available_devices
+        from nas.analysis.report import device_fronts_plot
+
+        devices = available_devices() if args.devices == "all" else [d.strip() for d in args.devices.split(",")]
+        path = device_fronts_plot(args.study, devices, results_dir=args.results_dir, storage=args.storage)
         print(f"wrote {path}")
 
 

@@ -222,6 +222,26 @@ class Candidate:
         return {name: vars(policy).copy() for name, policy in self.policies}
 
     @classmethod
+    def from_dict(cls, raw: dict[str, dict[str, Any]]) -> Candidate:
+        """Inverse of ``to_dict`` (a trial's recorded candidate); a malformed policy raises ``SpecError``."""
+        try:
+            policies = tuple(
+                (
+                    str(name),
+                    LayerPolicy(
+                        sparsity=float(policy["sparsity"]),
+                        channel_keep=float(policy["channel_keep"]),
+                        weight_bits=int(policy["weight_bits"]),
+                        activation_bits=int(policy["activation_bits"]),
+                    ),
+                )
+                for name, policy in raw.items()
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise SpecError(f"a recorded candidate is malformed ({err!r}); it was not written by nas") from None
+        return cls(policies=policies)
+
+    @classmethod
     def uncompressed(cls, graph: ModelGraph) -> Candidate:
         """The float32, unpruned candidate (the baseline)."""
         return cls(policies=tuple((layer.name, UNCOMPRESSED) for layer in graph.compressible))

@@ -7,20 +7,23 @@ provenance, so an estimate is never mistaken for a measurement.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 
 from latency_models.cost import Cost, Figure
+from latency_models.device import load_device
 from latency_models.registry import cost_model
 from latency_models.runtime_memory import tensor_memory
 from latency_models.tflite_keys import file_keys
+from nas.analysis.rescore import study_graph
 from nas.errors import ConfigError
 from nas.search.study import load_study, study_config
 from nas.training.data import load_dataset
 from search_spaces.graph import ModelGraph, analyze
-from search_spaces.space import Candidate, SearchSpace, parse_precision, suggest_candidate
+from search_spaces.space import Candidate, parse_precision
 from search_spaces.spec import load_model_spec
 
 
@@ -58,11 +61,8 @@ def estimate_trial(study_name: str, number: int, storage: str, device: str | Non
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials or trials[number].state != optuna.trial.TrialState.COMPLETE:
         raise ConfigError(f"trial {number} of {study_name!r} is not a finished trial")
-    data = load_dataset(config.dataset)
-    spec = load_model_spec(config.model, width_multiplier=config.width_multiplier)
-    graph = analyze(spec, data.input_shape, data.num_classes)
-    space = (SearchSpace.from_dict(config.space) if config.space else SearchSpace()).with_model_rules(spec.rules)
-    candidate = suggest_candidate(optuna.trial.FixedTrial(trials[number].params), graph, space)
+    graph = study_graph(config)
+    candidate = Candidate.from_dict(trials[number].user_attrs["candidate"])
     target = device or config.device
     return _estimate(f"trial {number} of {study_name}", graph, candidate, target, kernel_set or config.kernel_set)
 
@@ -115,3 +115,44 @@ def format_estimate(estimate: Estimate) -> str:
         f"RAM {cost.ram_bytes.value / 1000:.2f} KB ({cost.ram_bytes.label})"
     )
     return "\n".join(lines)
+
+
+def estimate_across(estimator: Callable[[str], Estimate], devices: list[str]) -> list[tuple[str, Estimate | str]]:
+    """``estimator`` run for each device: its estimate, or why the device cannot run the model."""
+    rows: list[tuple[str, Estimate | str]] = []
+    for device in devices:
+        try:
+            rows.append((device, estimator(device)))
+        except ConfigError as err:
+            rows.append((device, str(err)))
+    return rows
+
+
+def format_across(rows: list[tuple[str, Estimate | str]]) -> str:
+    """One line per device: the four figures with their provenance, and whether the model fits its memory."""
+    lines = [
+        f"{'device':12s} {'kernels':9s} {'latency (us)':>22s} {'energy (uJ)':>22s} {'RAM (KB)':>16s} "
+        f"{'flash (KB)':>16s}  fits"
+    ]
+    for device, result in rows:
+        if isinstance(result, str):
+            lines.append(f"{device:12s} cannot run it: {result}")
+            continue
+        cost, profile = result.cost, load_device(device)
+        fits = all(
+            limit is None or value <= limit
+            for value, limit in (
+                (cost.ram_bytes.value, profile.ram_bytes),
+                (cost.flash_bytes.value, profile.flash_bytes),
+            )
+        )
+        lines.append(
+            f"{device:12s} {result.kernel_set:9s} {_shown(cost.latency_ms, 1000):>22s} "
+            f"{_shown(cost.energy_mj, 1000):>22s} {_shown(cost.ram_bytes, 1e-3):>16s} "
+            f"{_shown(cost.flash_bytes, 1e-3):>16s}  {'yes' if fits else 'NO'}"
+        )
+    return "\n".join(lines)
+
+
+def _shown(figure: Figure, scale: float) -> str:
+    return f"{figure.value * scale:.4g} ({figure.label})"

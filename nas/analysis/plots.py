@@ -99,25 +99,46 @@ def layer_view_data(front: pd.DataFrame, layers: Sequence[str]) -> LayerViewData
 def draw_pareto(data: ParetoPlotData, path: Path, title: str) -> None:
     """Scatter of all trials, the front as a staircase, the baseline as a star; log-scale cost axis."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    _pareto_axes(ax, data)
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def draw_device_fronts(panels: Sequence[tuple[str, ParetoPlotData]], path: Path, title: str) -> None:
+    """One study's fronts on several devices, side by side (one panel per device, each on its own cost axis)."""
+    columns = min(len(panels), 3)
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), squeeze=False)
+    for ax, (device, data) in zip(axes.flat, panels, strict=False):
+        _pareto_axes(ax, data)
+        ax.set_title(device, fontsize=10)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    _save(fig, path)
+
+
+def _pareto_axes(ax: plt.Axes, data: ParetoPlotData) -> None:
     ok = data.trial_feasible
     ax.scatter(data.trial_x[ok], data.trial_y[ok], s=14, c="0.6", label="trials")
     if (~ok).any():
-        ax.scatter(data.trial_x[~ok], data.trial_y[~ok], s=14, c="0.8", marker="x", label="over budget")
+        ax.scatter(data.trial_x[~ok], data.trial_y[~ok], s=14, c="0.8", marker="x", label="infeasible")
     if len(data.front_x):
         ax.step(data.front_x[data.staircase], data.front_y[data.staircase], where="post", c="tab:red", lw=1.2)
         ax.scatter(data.front_x, data.front_y, s=28, c="tab:red", label="Pareto front", zorder=3)
-    ax.scatter([data.baseline_x], [data.baseline_y], s=160, marker="*", c="tab:blue", label="uncompressed", zorder=4)
+    if np.isfinite(data.baseline_x):  # a device that cannot run the float model has no baseline point
+        ax.scatter(
+            [data.baseline_x], [data.baseline_y], s=160, marker="*", c="tab:blue", label="uncompressed", zorder=4
+        )
     ax.set_xscale("log")
     plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
     ax.xaxis.set_major_formatter(plain)
     ax.xaxis.set_minor_formatter(plain)
     ax.tick_params(axis="x", which="minor", labelsize=7)
-    ax.set_xlabel(data.x_label)
+    ax.set_xlabel(data.x_label, fontsize=8)
     ax.set_ylabel(data.y_label)
-    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    _save(fig, path)
 
 
 def draw_layer_view(data: LayerViewData, path: Path, title: str) -> None:

@@ -8,12 +8,22 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
+from latency_models.registry import cost_model
 from nas.analysis.pareto import add_test_accuracy, front_frame, trials_frame, write_csv
-from nas.analysis.plots import draw_layer_view, draw_pareto, layer_view_data, pareto_plot_data
+from nas.analysis.plots import (
+    draw_device_fronts,
+    draw_layer_view,
+    draw_pareto,
+    layer_view_data,
+    pareto_plot_data,
+)
+from nas.analysis.rescore import Rescored, rescore_study, study_graph, unrunnable_layers
 from nas.errors import ConfigError
 from nas.paths import StudyPaths
 from nas.search.context import build_model_context, resolve_problem
 from nas.search.study import load_study, study_config
+from search_spaces.graph import ModelGraph
+from search_spaces.space import Candidate
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,3 +80,59 @@ def plot_report(name: str, *, results_dir: Path, storage: str | None = None) -> 
     layers = [c.removesuffix(".weight_bits") for c in trials.columns if c.endswith(".weight_bits")]
     draw_layer_view(layer_view_data(front, layers), paths.plot("layers"), f"front members of {name}")
     return [*written, paths.plot("layers")]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RescoredReport:
+    """A study re-scored for another device, and where its tables were written."""
+
+    rescored: Rescored
+    trials_csv: Path
+    front_csv: Path
+
+
+def rescored_report(
+    name: str, device: str, *, kernel_set: str | None = None, results_dir: Path, storage: str | None = None
+) -> RescoredReport:
+    """Writes ``trials.<device>.csv`` and ``front.<device>.csv`` (front with test accuracy) of the study re-scored
+    for ``device``: same accuracies, that device's costs, feasibility and front."""
+    paths = StudyPaths(results_dir, name)
+    study = open_existing(name, results_dir, storage)
+    rescored = rescore_study(study, device, kernel_set)
+    front = rescored.front
+    if not front.empty:
+        front = add_test_accuracy(build_model_context(resolve_problem(study_config(study))), paths, front)
+    trials_csv, front_csv = paths.root / f"trials.{device}.csv", paths.root / f"front.{device}.csv"
+    write_csv(trials_csv, rescored.trials)
+    write_csv(front_csv, front)
+    return RescoredReport(
+        rescored=Rescored(**{**vars(rescored), "front": front}), trials_csv=trials_csv, front_csv=front_csv
+    )
+
+
+def device_fronts_plot(
+    name: str, devices: list[str], *, cost: str = "latency_ms", results_dir: Path, storage: str | None = None
+) -> Path:
+    """Draws ``pareto_devices.png``: the study's trials and front on each of ``devices``, side by side."""
+    study = open_existing(name, results_dir, storage)
+    config = study_config(study)
+    graph = study_graph(config)
+    accuracy = study.user_attrs["baseline"]["val_accuracy"]
+    panels = []
+    for device in devices:
+        rescored = rescore_study(study, device)
+        data = pareto_plot_data(rescored.trials, rescored.front, cost, _device_baseline(graph, device, accuracy))
+        panels.append((f"{device} [{rescored.kernel_set}]: {rescored.latency_kind}", data))
+    path = StudyPaths(results_dir, name).plot("pareto_devices")
+    title = f"{name}: {config.model} on {config.dataset}, {len(study.trials)} trials, searched for {config.device}"
+    draw_device_fronts(panels, path, title)
+    return path
+
+
+def _device_baseline(graph: ModelGraph, device: str, accuracy: float) -> dict[str, float]:
+    """The uncompressed model's accuracy and, where ``device`` runs float, its cost figures there."""
+    model = cost_model(device)
+    uncompressed = Candidate.uncompressed(graph)
+    if unrunnable_layers(graph, uncompressed, model.device):
+        return {"val_accuracy": accuracy}
+    return {"val_accuracy": accuracy, **model.cost(graph, uncompressed).metrics()}

@@ -156,8 +156,8 @@ def quantized_tflite(
                 if (quantizer.need_calibration)
                 else {}
             )
-        qsvs = _override_ranges(qsvs, ops, graph, ranges, float_model)
-        result = quantizer.quantize(calibration_result=qsvs or None, enable_progress_report=False)
+            qsvs = _override_ranges(qsvs, ops, graph, ranges, float_model)
+            result = quantizer.quantize(calibration_result=qsvs or None, enable_progress_report=False)
     finally:
         logging.disable(logging.NOTSET)
     return ModelBytes(content=bytes(result.quantized_model))

@@ -19,11 +19,13 @@ conv alone: the difference is the op.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import sys
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import optuna
@@ -176,20 +178,35 @@ def micro_for(key: LayerKey) -> MicroModel:
     return single(key)
 
 
+def micro_identity(micro: MicroModel) -> str:
+    """A micro-model's identity across processes and machines: a digest of its graph, input and precisions."""
+    text = json.dumps([micro.graph.spec.to_json(), list(micro.graph.input_shape), micro.precisions])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class MicroTimings(Protocol):
+    """Where a profile's derivation gets a micro-model's latency per kernel set: timed here (``Timer``), read
+    back from a kit's CSV (``nas.profiling.kit``), or only noted (``RecordingTimer``)."""
+
+    kernel_sets: tuple[str, ...]
+
+    def __call__(self, micro: MicroModel) -> dict[str, Measurement]: ...
+
+
 class Timer:
-    """Exports and times micro-models with every kernel set, caching by (graph, precisions)."""
+    """Exports and times micro-models with every kernel set, caching by identity."""
 
     def __init__(self, kernel_sets: tuple[str, ...], protocol: TimingProtocol, progress: tqdm) -> None:
         self.kernel_sets = kernel_sets
         self.protocol = protocol
         self.progress = progress
-        self.cache: dict[tuple, dict[str, Measurement]] = {}
-        self.contents: dict[tuple, bytes] = {}
+        self.cache: dict[str, dict[str, Measurement]] = {}
+        self.contents: dict[str, bytes] = {}
         self.noise: list[float] = []
 
     def __call__(self, micro: MicroModel) -> dict[str, Measurement]:
         """Median latency of ``micro`` per kernel set."""
-        identity = (micro.graph.spec.to_json(), micro.graph.input_shape, micro.precisions)
+        identity = micro_identity(micro)
         if identity not in self.cache:
             content = export_micro(micro)
             self.contents[identity] = content
@@ -205,8 +222,22 @@ class Timer:
     def retime(self, micro: MicroModel) -> dict[str, float]:
         """A fresh median latency (ms) of an already measured micro-model, per kernel set."""
         self(micro)
-        content = self.contents[(micro.graph.spec.to_json(), micro.graph.input_shape, micro.precisions)]
+        content = self.contents[micro_identity(micro)]
         return {k: time_invokes(content, delegate=k, protocol=self.protocol).median_ms for k in self.kernel_sets}
+
+
+class RecordingTimer:
+    """Notes which micro-models a derivation asks for, in order, answering with a placeholder (the kit's list)."""
+
+    PLACEHOLDER = Measurement(median_ms=1.0, p25_ms=1.0, p75_ms=1.0, runs=1)
+
+    def __init__(self, kernel_sets: tuple[str, ...]) -> None:
+        self.kernel_sets = kernel_sets
+        self.models: dict[str, MicroModel] = {}
+
+    def __call__(self, micro: MicroModel) -> dict[str, Measurement]:
+        self.models.setdefault(micro_identity(micro), micro)
+        return {kernels: self.PLACEHOLDER for kernels in self.kernel_sets}
 
 
 INVOKE_MICRO = single(LayerKey(op="dwconv", weight_bits=32, activation_bits=32))  # one float multiply
@@ -219,7 +250,7 @@ def invoke_overhead(samples: list[dict[str, float]]) -> dict[str, float]:
 
 
 def boundary_terms(
-    timer: Timer, shapes: tuple[tuple[int, int, int], ...], invoke: dict[str, float]
+    timer: MicroTimings, shapes: tuple[tuple[int, int, int], ...], invoke: dict[str, float]
 ) -> dict[str, dict[LayerKey, float]]:
     """Per kernel set: ``invoke``, and ``quantize``, ``dequantize`` and ``requantize`` per tensor size and bits."""
     terms: dict[str, dict[LayerKey, float]] = {}
@@ -268,7 +299,7 @@ def term_points(terms: dict[LayerKey, float], op: str, bits: int) -> dict[int, f
     }
 
 
-def net_latency(key: LayerKey, timer: Timer, terms: dict[LayerKey, float], kernels: str) -> float:
+def net_latency(key: LayerKey, timer: MicroTimings, terms: dict[LayerKey, float], kernels: str) -> float:
     """The op's own latency: its micro-model's latency without the whole-model terms around it."""
     if key.op in SHAPE_OPS:
         both, alone = with_pre(key)
@@ -299,13 +330,7 @@ def profile_device(
             for micro in micro_models(key):
                 timer(micro)
         samples += [timer.retime(INVOKE_MICRO) for _ in range(INVOKE_SAMPLES)]
-        terms = boundary_terms(timer, grid.boundary_shapes, invoke_overhead(samples[1:]))
-        entries: dict[str, dict[LayerKey, Measurement]] = {k: {} for k in device.kernel_sets}
-        for kernels in device.kernel_sets:
-            for key, value in terms[kernels].items():
-                entries[kernels][key] = _derived(value)
-            for key in keys:
-                entries[kernels][key] = _derived(net_latency(key, timer, terms[kernels], kernels))
+        entries = derive_entries(keys, timer, grid.boundary_shapes, invoke_overhead(samples[1:]))
     seconds = time.perf_counter() - start
     noise = 100 * float(np.median(timer.noise)) if timer.noise else float("nan")
     provenance = {
@@ -331,6 +356,36 @@ def profile_device(
         for kernels in device.kernel_sets
     }
     return ProfileResult(tables=tables, seconds=seconds, micro_models=len(timer.cache), noise_floor_pct=noise)
+
+
+def derive_entries(
+    keys: list[LayerKey],
+    timer: MicroTimings,
+    boundary_shapes: tuple[tuple[int, int, int], ...],
+    invoke: dict[str, float],
+) -> dict[str, dict[LayerKey, Measurement]]:
+    """Per kernel set, the table's entries: the whole-model terms and every key's net latency, derived from the
+    micro-models' latencies ``timer`` gives (``invoke``: the interpreter's cost per invoke)."""
+    terms = boundary_terms(timer, boundary_shapes, invoke)
+    entries: dict[str, dict[LayerKey, Measurement]] = {k: {} for k in timer.kernel_sets}
+    for kernels in timer.kernel_sets:
+        for term, value in terms[kernels].items():
+            entries[kernels][term] = _derived(value)
+        for key in keys:
+            entries[kernels][key] = _derived(net_latency(key, timer, terms[kernels], kernels))
+    return entries
+
+
+def required_micro_models(device: DeviceProfile, grid: Grid) -> tuple[list[LayerKey], list[MicroModel]]:
+    """The keys of ``device``'s table and every micro-model their derivation reads, the invoke model first."""
+    keys = op_keys(device, grid)
+    recorder = RecordingTimer(device.kernel_sets)
+    recorder(INVOKE_MICRO)
+    for key in keys:
+        for micro in micro_models(key):
+            recorder(micro)
+    derive_entries(keys, recorder, grid.boundary_shapes, dict.fromkeys(device.kernel_sets, 0.0))
+    return keys, list(recorder.models.values())
 
 
 def _derived(value_ms: float) -> Measurement:

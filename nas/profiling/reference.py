@@ -112,9 +112,10 @@ def calibrate(model: LayeredCostModel, points: list[CalibrationPoint], source: s
     return fit_calibration(points, basis=model.calibration_basis(device, kernels), provenance=provenance)
 
 
-def read_reference_csv(path: Path, references: list[ReferenceModel]) -> dict[str, float]:
-    """Measured latencies of reference models from a CSV with columns ``model`` and ``median_ms`` (the kit's
-    runner writes it); every problem names the row and the fix."""
+def read_reference_csv(path: Path, references: list[ReferenceModel], kernel_set: str) -> dict[str, float]:
+    """Measured latencies of reference models from a CSV with columns ``model`` and ``median_ms``; every problem
+    names the row and the fix. The kit runner's CSV also has ``role`` and ``kernel_set``: only its reference rows
+    of ``kernel_set`` are read."""
     known = {reference.name for reference in references}
     try:
         rows = list(csv.DictReader(io.StringIO(path.read_text())))
@@ -124,6 +125,8 @@ def read_reference_csv(path: Path, references: list[ReferenceModel]) -> dict[str
         raise CostModelError(f"{path}: needs a header with columns model and median_ms (the kit's runner writes them)")
     measured: dict[str, float] = {}
     for line, row in enumerate(rows, start=2):
+        if row.get("role", "reference") != "reference" or row.get("kernel_set", kernel_set) != kernel_set:
+            continue
         name = (row.get("model") or "").strip()
         if name not in known:
             raise CostModelError(f"{path}:{line}: {name!r} is not a reference model; measure the kit's models")
@@ -139,4 +142,6 @@ def read_reference_csv(path: Path, references: list[ReferenceModel]) -> dict[str
                 f"(must be > 0 and < {MAX_PLAUSIBLE_MS:g} ms); measure it again"
             )
         measured[name] = value
+    if not measured:
+        raise CostModelError(f"{path} has no {kernel_set} reference model timings; pass the --kernel-set timed")
     return measured

@@ -106,7 +106,7 @@ def calibrate_from_csv(
     measured on the device (a CSV of ``model,median_ms``), and writes it."""
     model = cost_model(name, kernel_set, directory)
     references = reference_models()
-    measured = read_reference_csv(path, references)
+    measured = read_reference_csv(path, references, model.kernel_set)
     points = calibration_points(model, references, measured)
     calibration = calibrate(model, points, f"{len(points)} reference models measured on the device ({path.name})")
     target = model.device.calibration_path(model.kernel_set, directory)
