@@ -133,8 +133,12 @@ def _pareto_axes(ax: plt.Axes, data: ParetoPlotData) -> None:
     ax.set_xscale("log")
     plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
     ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain)
-    ax.tick_params(axis="x", which="minor", labelsize=7)
+    low, high = ax.get_xlim()
+    if high / low < 30:  # minor labels help within a decade or so and overlap beyond it
+        ax.xaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+    else:
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(data.x_label, fontsize=8)
     ax.set_ylabel(data.y_label)
     ax.grid(alpha=0.3)
