@@ -238,6 +238,37 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--storage", default=None, help="Optuna storage URL (default: the study's sqlite file)")
         _common(command)
         command.set_defaults(run=runner)
+    select = sub.add_parser(
+        "select",
+        help="pick the most accurate front point meeting a service level, export, verify and accept it as a "
+        "new version with its model card",
+    )
+    select.add_argument("--study", required=True, help="study name")
+    select.add_argument("--device", default=None, help="deployment device (default: the study's; others re-score)")
+    select.add_argument("--kernel-set", default=None, help="kernel set of --device (default: its first)")
+    for flag, (unit, applies_to) in budget_flags().items():
+        select.add_argument(flag, type=float, default=None, help=f"limit in {unit} on {' or '.join(applies_to)}")
+    select.add_argument("--min-accuracy", type=_fraction, default=None, help="minimum validation accuracy (0-1)")
+    select.add_argument(
+        "--rollback", action="store_true", help="make the version accepted before the current one current again"
+    )
+    select.add_argument("--storage", default=None, help="Optuna storage URL (default: the study's sqlite file)")
+    _common(select)
+    select.set_defaults(run=_run_select)
+    compare = sub.add_parser(
+        "compare", help="compare two studies' fronts on one device; exit 1 when B's front regresses against A's"
+    )
+    compare.add_argument("study_a", help="the reference study (A)")
+    compare.add_argument("study_b", help="the study to judge (B)")
+    compare.add_argument("--device", default=None, help="re-score both studies for this device (default: theirs)")
+    compare.add_argument(
+        "--tolerance",
+        type=_fraction,
+        default=0.01,
+        help="B regresses when its hypervolume is more than this fraction below A's (default 0.01)",
+    )
+    _common(compare)
+    compare.set_defaults(run=_run_compare)
     pareto = sub.choices["pareto"]
     pareto.add_argument(
         "--device",
@@ -503,6 +534,10 @@ def _front_table(front, objectives: tuple[str, ...]) -> str:
             provenance = front.get(f"{name}_provenance")
             kind = "" if provenance is None else f", {'/'.join(sorted(set(provenance.dropna().astype(str))))}"
             renamed[name] = f"{name.rsplit('_', 1)[0]} ({figure.unit}{kind})"
+    if "worst_class_drop" in front.columns:  # the per-class audit on the test split
+        pairs = zip(front["worst_class"], front["worst_class_drop"], strict=True)
+        shown["worst class (change)"] = [f"{label} ({-drop:+.1%})" for label, drop in pairs]
+        shown["flagged"] = front["flagged_classes"].fillna("").replace("", "-")
     return shown.rename(columns=renamed).to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
@@ -537,6 +572,66 @@ def _run_plot(args: argparse.Namespace) -> None:
         devices = available_devices() if args.devices == "all" else [d.strip() for d in args.devices.split(",")]
         path = device_fronts_plot(args.study, devices, results_dir=args.results_dir, storage=args.storage)
         print(f"wrote {path}")
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from nas.analysis.report import compare_studies
+
+    result, device = compare_studies(
+        args.study_a, args.study_b, device=args.device, tolerance=args.tolerance, results_dir=args.results_dir
+    )
+    print(
+        f"on {device}: hypervolume A ({args.study_a}, {result.points_a} points) {result.hypervolume_a:.4f}, "
+        f"B ({args.study_b}, {result.points_b} points) {result.hypervolume_b:.4f} (shared reference point, "
+        f"objectives scaled over both fronts)"
+    )
+    print(
+        f"{result.b_points_dominated_by_a} of B's points are dominated by A's front, "
+        f"{result.a_points_dominated_by_b} of A's by B's"
+    )
+    if result.regressed:
+        print(f"B regresses: its hypervolume is more than {args.tolerance:.0%} below A's", file=sys.stderr)
+        return 1
+    print(f"B does not regress (tolerance {args.tolerance:.0%})")
+    return 0
+
+
+def _run_select(args: argparse.Namespace) -> int:
+    from nas.analysis.selection import ServiceLevel, Shortfall
+    from nas.deploy.release import releases_dir, rollback
+    from nas.deploy.select import select_and_accept
+    from nas.paths import StudyPaths
+
+    root = releases_dir(StudyPaths(args.results_dir, args.study).root)
+    if args.rollback:
+        version = rollback(root)
+        print(f"v{version} is current again ({root / f'v{version}'}); the later versions stay on disk")
+        return 0
+    level = ServiceLevel(limits=_budgets(args, ()), min_accuracy=args.min_accuracy)
+    command = " ".join(["nas", *sys.argv[1:]]) if sys.argv[1:2] == ["select"] else f"nas select --study {args.study}"
+    result = select_and_accept(
+        args.study,
+        level,
+        device=args.device,
+        kernel_set=args.kernel_set,
+        results_dir=args.results_dir,
+        storage=args.storage,
+        command=command,
+    )
+    if isinstance(result, Shortfall):
+        print(f"nas select: nothing selected: {result.reason}", file=sys.stderr)
+        return 1
+    print(result.choice.reason)
+    if not result.new:
+        print(f"that is v{result.version}, the current version already: nothing new accepted ({result.directory})")
+        return 0
+    audit = result.card["audit"]
+    print(
+        f"accepted as v{result.version} ({result.directory}): parity passed; worst class {audit['worst_class']} "
+        f"{audit['worst_drop']:.1%} below the uncompressed model on test; model_card.md and model_card.json "
+        "beside the model; `nas select --rollback` returns to the previous version"
+    )
+    return 0
 
 
 def _status(check: dict) -> str:

@@ -148,8 +148,19 @@ OBJECTIVE_TERMS: dict[str, ObjectiveTerm] = {
             provenance="fitted (exact constants + fitted graph overhead)",
             budget_flag="--max-flash-kb",
         ),
+        ObjectiveTerm(
+            name="class_drop",
+            metric="max_class_drop",
+            direction="minimize",
+            label="worst-class accuracy drop (validation)",
+            unit="",
+            provenance="measured (validation split, against the uncompressed baseline)",
+            budget_flag="--max-class-drop",
+            budget_unit="fraction",
+        ),
     )
 }
+AFTER_TRAINING_TERMS = ("class_drop",)  # known only once a candidate is fine-tuned: never a reason to skip training
 SIZE_TERMS = ("stored_bytes", "compressed_bytes")
 DEVICE_TERMS = ("latency_ms", "energy_mj", "ram_bytes", "flash_bytes")  # figures of a device's cost model
 SPARSITY_TERMS = ("compressed_bytes",)  # the only figure unstructured sparsity improves (zeros are stored densely)

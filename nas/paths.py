@@ -80,6 +80,11 @@ class StudyPaths:
         """The Pareto front with test accuracy."""
         return self.root / "front.csv"
 
+    @property
+    def audit(self) -> Path:
+        """The per-class audits of the front members, by trial number."""
+        return self.root / "audit.json"
+
     def plot(self, name: str) -> Path:
         """A plot of the study (``pareto``, ``layers``, ...) as PNG."""
         return self.root / f"{name}.png"

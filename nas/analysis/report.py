@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import optuna
 import pandas as pd
 
 from latency_models.registry import cost_model
+from nas.analysis.audit import audit_front
+from nas.analysis.compare import Comparison, compare_fronts
 from nas.analysis.pareto import add_test_accuracy, front_frame, trials_frame, write_csv
 from nas.analysis.plots import (
     draw_device_fronts,
@@ -18,10 +21,13 @@ from nas.analysis.plots import (
     pareto_plot_data,
 )
 from nas.analysis.rescore import Rescored, rescore_study, study_graph, unrunnable_layers
+from nas.checkpoint import atomic_write_bytes
+from nas.config import SearchConfig
 from nas.errors import ConfigError
 from nas.paths import StudyPaths
 from nas.search.context import build_model_context, resolve_problem
 from nas.search.study import load_study, study_config
+from nas.training.train import train_baseline
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
 
@@ -52,14 +58,27 @@ def pareto_report(name: str, *, results_dir: Path, storage: str | None = None) -
     config = study_config(study)
     trials = trials_frame(study)
     front = front_frame(trials, config.objectives)
-    if not front.empty:
-        context = build_model_context(resolve_problem(config))
-        front = add_test_accuracy(context, paths, front)
+    front = test_figures(config, paths, front)
     write_csv(paths.trials_csv, trials)
     write_csv(paths.front_csv, front)
     return ParetoReport(
         objectives=config.objectives, trials=trials, front=front, trials_csv=paths.trials_csv, front_csv=paths.front_csv
     )
+
+
+def test_figures(config: SearchConfig, paths: StudyPaths, front: pd.DataFrame) -> pd.DataFrame:
+    """The front with each member's test accuracy and its per-class audit against the uncompressed baseline
+    (the full audits are written to ``audit.json``, merged by trial number with any written before)."""
+    if front.empty:
+        return front
+    problem = resolve_problem(config)
+    context = build_model_context(problem)
+    baseline = train_baseline(problem.graph, problem.dataset, config.train, results_dir=paths.results_dir)
+    front, audits = audit_front(context, paths, add_test_accuracy(context, paths, front), baseline.params)
+    known = json.loads(paths.audit.read_text()) if paths.audit.exists() else {}
+    known.update({str(number): audit.to_dict() for number, audit in audits.items()})
+    atomic_write_bytes(paths.audit, lambda handle: handle.write(json.dumps(known, indent=1).encode()))
+    return front
 
 
 def plot_report(name: str, *, results_dir: Path, storage: str | None = None) -> list[Path]:
@@ -99,9 +118,7 @@ def rescored_report(
     paths = StudyPaths(results_dir, name)
     study = open_existing(name, results_dir, storage)
     rescored = rescore_study(study, device, kernel_set)
-    front = rescored.front
-    if not front.empty:
-        front = add_test_accuracy(build_model_context(resolve_problem(study_config(study))), paths, front)
+    front = test_figures(study_config(study), paths, rescored.front)
     trials_csv, front_csv = paths.root / f"trials.{device}.csv", paths.root / f"front.{device}.csv"
     write_csv(trials_csv, rescored.trials)
     write_csv(front_csv, front)
@@ -136,3 +153,37 @@ def _device_baseline(graph: ModelGraph, device: str, accuracy: float) -> dict[st
     if unrunnable_layers(graph, uncompressed, model.device):
         return {"val_accuracy": accuracy}
     return {"val_accuracy": accuracy, **model.cost(graph, uncompressed).metrics()}
+
+
+def compare_studies(
+    name_a: str,
+    name_b: str,
+    *,
+    device: str | None,
+    tolerance: float,
+    results_dir: Path,
+    storage_a: str | None = None,
+    storage_b: str | None = None,
+) -> tuple[Comparison, str]:
+    """Compares the fronts of two studies on one device (their own, which must agree, or ``device`` re-scoring
+    both); returns the comparison and the device."""
+    studies = [open_existing(name_a, results_dir, storage_a), open_existing(name_b, results_dir, storage_b)]
+    configs = [study_config(study) for study in studies]
+    if configs[0].objectives != configs[1].objectives:
+        raise ConfigError(
+            f"{name_a} optimizes {','.join(configs[0].objectives)} and {name_b} {','.join(configs[1].objectives)}; "
+            "compare studies with the same objectives"
+        )
+    if device is None and configs[0].device != configs[1].device:
+        raise ConfigError(
+            f"{name_a} was searched for {configs[0].device} and {name_b} for {configs[1].device}; pass --device to "
+            "re-score both for one device"
+        )
+    target = device or configs[0].device
+    fronts = [
+        rescore_study(study, target).front if device else front_frame(trials_frame(study), config.objectives)
+        for study, config in zip(studies, configs, strict=True)
+    ]
+    if fronts[0].empty and fronts[1].empty:
+        raise ConfigError(f"neither study has a feasible front point on {target}; nothing to compare")
+    return compare_fronts(fronts[0], fronts[1], configs[0].objectives, tolerance), target

@@ -14,11 +14,13 @@ from latency_models.cost import CostModel
 from latency_models.device import DeviceProfile, load_device
 from latency_models.registry import cost_model
 from latency_models.size import layer_sizes
+from nas.compress.compression import build_compression
 from nas.compress.prune import CHANNEL_NORMS
 from nas.config import SearchConfig
 from nas.errors import ConfigError
 from nas.objectives import term
 from nas.training.data import Dataset, load_dataset
+from nas.training.evaluate import evaluate
 from nas.training.finetune import Trainer, make_trainer
 from nas.training.train import Baseline, train_baseline
 from search_spaces.graph import ModelGraph, analyze
@@ -61,6 +63,7 @@ class SearchContext(ModelContext):
     """A model context plus the trained baseline and the training data on the device: what trials need."""
 
     baseline: Baseline
+    baseline_val_per_class: tuple[float, ...]  # what --max-class-drop compares each candidate with
     x_train: jax.Array
     y_train: jax.Array
     results_dir: Path
@@ -148,6 +151,9 @@ def build_context(
         problem.graph, problem.dataset, problem.config.train, results_dir=results_dir, progress=progress
     )
     params: dict[str, Any] = jax.tree_util.tree_map(jnp.asarray, baseline.params)
+    trainer = make_trainer(problem.graph, problem.config.finetune)
+    identity = build_compression(problem.graph, params, Candidate.uncompressed(problem.graph))
+    per_class = evaluate(trainer, params, identity, problem.dataset.x_val, problem.dataset.y_val).per_class
     return SearchContext(
         problem=problem,
         baseline=Baseline(
@@ -157,7 +163,8 @@ def build_context(
             cache_dir=baseline.cache_dir,
             from_cache=baseline.from_cache,
         ),
-        trainer=make_trainer(problem.graph, problem.config.finetune),
+        baseline_val_per_class=per_class,
+        trainer=trainer,
         x_train=jnp.asarray(problem.dataset.x_train),
         y_train=jnp.asarray(problem.dataset.y_train),
         results_dir=results_dir,

@@ -22,10 +22,10 @@ from latency_models.size import LayerSize, compressed_bytes, layer_sizes, stored
 from nas.checkpoint import load_tree, save_tree
 from nas.compress.compression import build_compression, stored_codes
 from nas.compress.models import Compression
-from nas.objectives import budget_violations, objective_values
+from nas.objectives import AFTER_TRAINING_TERMS, budget_violations, objective_values
 from nas.paths import StudyPaths
 from nas.search.context import SearchContext
-from nas.training.evaluate import Accuracy, evaluate
+from nas.training.evaluate import Accuracy, evaluate, worst_class_drop
 from nas.training.finetune import finetune
 from search_spaces.space import Candidate, suggest_candidate
 
@@ -44,6 +44,7 @@ class CandidateResult:
     finetuned: bool
     device_cost: Cost | None
     seconds: dict[str, float]
+    max_class_drop: float  # the worst per-class validation accuracy loss against the baseline
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -53,6 +54,7 @@ class CandidateResult:
             "val_accuracy": self.val.accuracy,
             "stored_bytes": float(self.stored_bytes),
             "compressed_bytes": float(self.compressed_bytes),
+            "max_class_drop": self.max_class_drop,
             **device,
         }
 
@@ -100,6 +102,7 @@ def evaluate_candidate(
         compressed_bytes=compressed_bytes(ctx.graph, candidate, codes),
         finetuned=train,
         device_cost=cost,
+        max_class_drop=worst_class_drop(ctx.baseline_val_per_class, val.per_class),
         seconds={
             "cost": costed - start,
             "masks": masks_done - costed,
@@ -132,7 +135,8 @@ def within_budgets(ctx: SearchContext, candidate: Candidate, cost: Cost | None =
     if not ctx.config.budgets:
         return True
     cost = cost if cost is not None else device_cost(ctx, candidate)
-    violations = budget_violations(ctx.config.budgets, metrics_before_training(ctx, candidate, cost))
+    known = {name: limit for name, limit in ctx.config.budgets.items() if name not in AFTER_TRAINING_TERMS}
+    violations = budget_violations(known, metrics_before_training(ctx, candidate, cost))
     return all(v <= 0 for v in violations.values())
 
 

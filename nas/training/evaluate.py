@@ -33,3 +33,11 @@ def evaluate(
 ) -> Accuracy:
     """Accuracy of the compressed model on ``(x, y)``."""
     return accuracy_of(predict(trainer, params, compression, x), y, trainer.graph.num_classes)
+
+
+def worst_class_drop(baseline_per_class: tuple[float, ...], candidate_per_class: tuple[float, ...]) -> float:
+    """The largest per-class accuracy loss from two per-class accuracy vectors (classes absent from the split,
+    NaN, are skipped): what ``--max-class-drop`` bounds during a search, on validation data."""
+    drops = np.asarray(baseline_per_class, float) - np.asarray(candidate_per_class, float)
+    drops = drops[np.isfinite(drops)]
+    return float(drops.max()) if drops.size else 0.0

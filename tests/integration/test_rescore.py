@@ -1,8 +1,10 @@
 """One study, many devices: re-scoring a real study for other devices keeps accuracies and changes costs,
-feasibility and the front; the cross-device plot and the cost-across-devices table."""
+feasibility and the front; the cross-device plot and the cost-across-devices table; selection for a service
+level, accepted versions and rollback."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -11,6 +13,7 @@ import pandas as pd
 import pytest
 
 from latency_models.device import DEVICES_DIR, load_device
+from nas.analysis.report import compare_studies
 from nas.analysis.rescore import budgets_for, rescore_study
 from nas.cli import main
 from nas.config import SearchConfig
@@ -95,3 +98,55 @@ def test_the_cli_rescores_plots_devices_side_by_side_and_tables_a_trial_across_d
     rows = {line.split()[0]: line for line in table[1:]}
     assert set(rows) >= {"host", "rpi4", "stm32h7", "coral_usb", "nrf52840", "esp32s3", "android_a76"}
     assert ("(analytic)" in rows["rpi4"] and "(fitted)" in rows["host"]) or "(measured)" in rows["host"]
+
+
+def test_select_accepts_versions_explains_shortfalls_and_rolls_back(study_dir, capsys):
+    results = str(study_dir)
+    base = ["select", "--study", "multi", "--results-dir", results]
+    code = main([*base, "--max-latency-ms", "1000"])
+    out = capsys.readouterr().out
+    assert code == 0 and "is the most accurate of the" in out and "accepted as v1" in out
+    releases = study_dir / "multi" / "releases"
+    card = json.loads((releases / "v1" / "model_card.json").read_text())
+    assert card["parity"]["passed"] and card["figures"]["latency_ms"]["provenance"] in ("measured", "fitted")
+    assert set(card["hashes"]) >= {"model_sha256", "dataset_sha256", "spec_sha256", "cost_model"}
+    assert card["command"].startswith("nas select") and card["audit"]["classes"]
+    model = (releases / "v1" / "model.tflite").read_bytes()
+    assert hashlib.sha256(model).hexdigest() == card["hashes"]["model_sha256"]
+    assert "## Accuracy and who pays" in (releases / "v1" / "model_card.md").read_text()
+
+    assert main([*base, "--max-latency-ms", "1000"]) == 0  # the same choice again: nothing new
+    assert "current version already" in capsys.readouterr().out and not (releases / "v2").exists()
+
+    assert main([*base, "--max-latency-ms", "1e-9"]) == 1  # nothing qualifies: the binding limit, nothing written
+    err = capsys.readouterr().err
+    assert "nothing selected: no front point meets --max-latency-ms 1e-09" in err and not (releases / "v2").exists()
+
+    front = rescore_study(_study(study_dir), "host").front
+    fastest = front.sort_values("latency_ms").iloc[0]
+    assert len(front) >= 2 and int(fastest["number"]) != card["trial"]  # the seeded study's front
+    assert main([*base, "--max-latency-ms", str(float(fastest["latency_ms"]) * 1.000001)]) == 0
+    assert "accepted as v2" in capsys.readouterr().out
+    assert main([*base, "--rollback"]) == 0
+    assert json.loads((releases / "current.json").read_text())["version"] == 1
+    assert (releases / "v2" / "model.tflite").exists()  # rolled back from, never deleted
+    events = json.loads((releases / "history.json").read_text())
+    assert [e["event"] for e in events] == ["accepted", "accepted", "rollback"]
+    assert main([*base, "--rollback"]) == 2  # nothing before v1
+    assert "nothing to roll back to" in capsys.readouterr().err
+
+
+def test_compare_gates_a_study_whose_front_regresses(study_dir, capsys):
+    results = str(study_dir)
+    # The same seed: the short study's two trials are the long study's first two, so its front is no better.
+    assert main(["search", "--study", "short", "--trials", "2", "--results-dir", results, *QUICK]) == 0
+    capsys.readouterr()
+    assert main(["compare", "short", "multi", "--results-dir", results]) == 0
+    assert "B does not regress" in capsys.readouterr().out
+    code = main(["compare", "multi", "short", "--results-dir", results])
+    capsys.readouterr()
+    result, device = compare_studies("multi", "short", device=None, tolerance=0.01, results_dir=study_dir)
+    assert device == "host" and result.hypervolume_b <= result.hypervolume_a
+    assert code == (1 if result.regressed else 0)
+    assert main(["compare", "multi", "short", "--results-dir", results, "--device", "rpi4"]) in (0, 1)
+    assert "on rpi4:" in capsys.readouterr().out

@@ -227,3 +227,17 @@ def test_any_optuna_storage_url_can_hold_the_study(tmp_path, capsys):
     assert len(optuna.load_study(study_name="url", storage=url).trials) == 3
     assert main(["pareto", *argv]) == 0
     assert (results / "url" / "front.csv").exists()
+
+
+def test_a_class_drop_budget_trains_every_candidate_and_marks_those_over_it_infeasible(tmp_path, capsys):
+    results = tmp_path / "results"
+    argv = ["search", "--study", "fair", "--trials", "5", "--results-dir", str(results), "--max-class-drop", "0.05"]
+    code, out, _ = _run(capsys, *argv, *QUICK)
+    assert code == 0, out
+    study = optuna.load_study(study_name="fair", storage=f"sqlite:///{results / 'fair' / 'study.db'}")
+    for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        metrics = trial.user_attrs["metrics"]
+        assert metrics["finetuned"] is True
+        excess = (metrics["max_class_drop"] - 0.05) / 0.05
+        assert trial.constraints == {"class_drop_over_budget": pytest.approx(excess)}
+        assert metrics["feasible"] == (metrics["max_class_drop"] <= 0.05)

@@ -78,9 +78,10 @@ def test_a_candidate_exactly_at_the_size_budget_is_trained_and_one_byte_under_it
     candidate = Candidate.uniform(cnn_graph, weight_bits=8, activation_bits=8)
     size = float(stored_bytes(cnn_graph, candidate))
 
-    def context(limit: float) -> SearchContext:
+    def context(limit: float, class_drop: float = 0.5) -> SearchContext:
+        budgets = {"stored_bytes": limit, "class_drop": class_drop}
         problem = Problem(
-            config=SearchConfig(objectives=("accuracy", "stored_bytes"), budgets={"stored_bytes": limit}),
+            config=SearchConfig(objectives=("accuracy", "stored_bytes"), budgets=budgets),
             graph=cnn_graph,
             space=SearchSpace(),
             dataset=digits,
@@ -89,8 +90,16 @@ def test_a_candidate_exactly_at_the_size_budget_is_trained_and_one_byte_under_it
         )
         x, y = digits_on_device
         return SearchContext(
-            problem=problem, trainer=cnn_trainer, baseline=cnn_baseline, x_train=x, y_train=y, results_dir=tmp_path
+            problem=problem,
+            trainer=cnn_trainer,
+            baseline=cnn_baseline,
+            baseline_val_per_class=(1.0,) * 10,
+            x_train=x,
+            y_train=y,
+            results_dir=tmp_path,
         )
 
     assert within_budgets(context(size), candidate)
     assert not within_budgets(context(size - 1), candidate)
+    # A class-drop budget is known only after fine-tuning: it never keeps a candidate from being trained.
+    assert within_budgets(context(size, class_drop=1e-9), candidate)

@@ -1,0 +1,136 @@
+"""``nas select``: choose the front point a deployment's service level allows, export and verify it, and accept
+it as a new version with its model card; or roll back to the previous accepted version.
+
+Nothing is accepted unless a point qualifies and its export passes verification; an accepted version is never
+overwritten (``nas.deploy.release``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from latency_models.cost import COST_FIGURES
+from latency_models.registry import cost_model
+from nas.analysis.audit import audit_front
+from nas.analysis.pareto import front_frame, trials_frame
+from nas.analysis.report import open_existing
+from nas.analysis.rescore import latency_source, rescore_study
+from nas.analysis.selection import Choice, ServiceLevel, Shortfall, select_point
+from nas.deploy.model_card import build_card, card_markdown, cost_model_identity, sha256
+from nas.deploy.release import accept, current_version, history, releases_dir
+from nas.deploy.study_export import export_trials
+from nas.paths import StudyPaths
+from nas.search.context import build_model_context, resolve_problem
+from nas.search.study import study_config
+from nas.training.train import train_baseline
+
+
+@dataclass(frozen=True, kw_only=True)
+class Accepted:
+    """A version accepted by ``nas select``."""
+
+    version: int
+    directory: Path
+    choice: Choice
+    card: dict[str, Any]
+    new: bool  # False: the choice is the current version already, nothing was written
+
+
+def device_front(study: optuna.Study, device: str | None, kernel_set: str | None) -> tuple[pd.DataFrame, str]:
+    """The study's front on ``device`` (its own device when None, else re-scored) and the device's name."""
+    config = study_config(study)
+    if device is None or (device == config.device and kernel_set in (None, config.kernel_set)):
+        return front_frame(trials_frame(study), config.objectives), config.device
+    return rescore_study(study, device, kernel_set).front, device
+
+
+def select_and_accept(
+    name: str,
+    level: ServiceLevel,
+    *,
+    device: str | None,
+    kernel_set: str | None,
+    results_dir: Path,
+    storage: str | None,
+    command: str,
+) -> Accepted | Shortfall:
+    """Selects for ``level``; when a point qualifies, exports, verifies and accepts it."""
+    study = open_existing(name, results_dir, storage)
+    config = study_config(study)
+    front, target = device_front(study, device, kernel_set)
+    result = select_point(front, level, config.objectives)
+    if isinstance(result, Shortfall):
+        return result
+    (record,) = export_trials(name, [result.number], results_dir=results_dir, storage=storage)
+    if not record["passed"]:
+        reason = f"trial {result.number}'s export failed verification (see verification.json); nothing accepted"
+        return Shortfall(binding={}, closest=result.number, reason=reason)
+    paths = StudyPaths(results_dir, name)
+    row = front.set_index("number").loc[result.number]
+    model_bytes = Path(record["model"]).read_bytes()
+    problem = resolve_problem(config)
+    baseline = train_baseline(problem.graph, problem.dataset, config.train, results_dir=results_dir)
+    _, audits = audit_front(
+        build_model_context(problem), paths, front[front["number"] == result.number], baseline.params
+    )
+    costs = cost_model(target, kernel_set if target != config.device else config.kernel_set)
+    hashes = {
+        "dataset_sha256": problem.dataset.fingerprint(),
+        "spec_sha256": hashlib.sha256(problem.graph.spec.to_json().encode()).hexdigest(),
+        "cost_model": cost_model_identity(costs),
+    }
+    figures = {**_figures(row, target), "latency_source": latency_source(costs)}
+    cards: dict[int, dict[str, Any]] = {}
+
+    def files_for(version: int) -> dict[str, bytes]:
+        card = build_card(
+            study=name,
+            trial=result.number,
+            version=version,
+            choice=result.reason,
+            figures=figures,
+            audit=audits[result.number],
+            record=record,
+            model_bytes=model_bytes,
+            hashes=hashes,
+            command=command,
+        )
+        cards[version] = card
+        return {
+            "model.tflite": model_bytes,
+            "model_card.json": json.dumps(card, indent=1).encode(),
+            "model_card.md": card_markdown(card).encode(),
+        }
+
+    summary = {"trial": result.number, "device": target, "model_sha256": sha256(model_bytes)}
+    root = releases_dir(paths.root)
+    current = current_version(root)
+    if current is not None and _same(history(root), current, summary):
+        card = json.loads((root / f"v{current}" / "model_card.json").read_text())
+        return Accepted(version=current, directory=root / f"v{current}", choice=result, card=card, new=False)
+    written, directory = accept(root, files_for, summary)
+    card = cards[written]
+    return Accepted(version=written, directory=directory, choice=result, card=card, new=True)
+
+
+def _figures(row: pd.Series, device: str) -> dict[str, Any]:
+    """The chosen point's figures on ``device`` with their provenance."""
+    figures: dict[str, Any] = {"device": device, "val_accuracy": float(row["accuracy"])}
+    for name in (*COST_FIGURES, "stored_bytes"):
+        value = row.get(name)
+        if value is not None and pd.notna(value):
+            figures[name] = {"value": float(value), "provenance": row.get(f"{name}_provenance", "exact")}
+    return figures
+
+
+def _same(events: list[dict[str, Any]], version: int, summary: dict[str, Any]) -> bool:
+    """Whether accepted ``version`` holds the same trial, device and model file as ``summary``."""
+    accepted = next((e for e in events if e["event"] == "accepted" and e["version"] == version), {})
+    return all(accepted.get(key) == value for key, value in summary.items())
