@@ -255,6 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--storage", default=None, help="Optuna storage URL (default: the study's sqlite file)")
     _common(select)
     select.set_defaults(run=_run_select)
+    baselines = sub.add_parser(
+        "baselines",
+        help="build the baselines of a study (fp32, int8 PTQ and QAT, 50%% pruning + int8, smaller models from "
+        "scratch), cost them on its device, and say whether the front beats each at no more cost",
+    )
+    baselines.add_argument("--study", required=True, help="study name")
+    baselines.add_argument("--recompute", action="store_true", help="rebuild the baselines kept in baselines.json")
+    baselines.add_argument("--storage", default=None, help="Optuna storage URL (default: the study's sqlite file)")
+    _common(baselines)
+    baselines.set_defaults(run=_run_baselines)
     compare = sub.add_parser(
         "compare", help="compare two studies' fronts on one device; exit 1 when B's front regresses against A's"
     )
@@ -538,6 +548,8 @@ def _front_table(front, objectives: tuple[str, ...]) -> str:
         pairs = zip(front["worst_class"], front["worst_class_drop"], strict=True)
         shown["worst class (change)"] = [f"{label} ({-drop:+.1%})" for label, drop in pairs]
         shown["flagged"] = front["flagged_classes"].fillna("").replace("", "-")
+    if "robust_accuracy" in front.columns:  # mean accuracy on degraded test inputs (robustness.json)
+        shown["degraded acc"] = front["robust_accuracy"]
     return shown.rename(columns=renamed).to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
@@ -554,10 +566,14 @@ def _run_pareto(args: argparse.Namespace) -> None:
         print(f"{feasible} of {len(result.trials)} trials feasible there; front of {len(result.front)}:")
         print(_front_table(result.front, result.objectives) if not result.front.empty else "no feasible trial there")
         print(f"wrote {rescored.trials_csv} and {rescored.front_csv}")
+        if rescored.note:
+            print(f"note: {rescored.note}", file=sys.stderr)
         return
     report = pareto_report(args.study, results_dir=args.results_dir, storage=args.storage)
     print(_front_table(report.front, report.objectives) if not report.front.empty else "no feasible trial yet")
     print(f"wrote {report.trials_csv} ({len(report.trials)} trials) and {report.front_csv}")
+    if report.note:
+        print(f"note: {report.note}", file=sys.stderr)
 
 
 def _run_plot(args: argparse.Namespace) -> None:
@@ -572,6 +588,28 @@ def _run_plot(args: argparse.Namespace) -> None:
         devices = available_devices() if args.devices == "all" else [d.strip() for d in args.devices.split(",")]
         path = device_fronts_plot(args.study, devices, results_dir=args.results_dir, storage=args.storage)
         print(f"wrote {path}")
+
+
+def _run_baselines(args: argparse.Namespace) -> None:
+    from nas.analysis.baselines_report import study_baselines
+    from nas.objectives import term
+
+    points, verdicts = study_baselines(
+        args.study, results_dir=args.results_dir, storage=args.storage, recompute=args.recompute
+    )
+    for point, verdict in zip(points, verdicts, strict=True):
+        metrics = point["metrics"]
+        figures = ", ".join(
+            f"{term(name).label} {term(name).format(metrics[term(name).metric])}"
+            for name in ("latency_ms", "ram_bytes", "stored_bytes")
+            if metrics.get(term(name).metric) is not None
+        )
+        accuracy = f"val {metrics['val_accuracy']:.4f} test {point['test_accuracy']:.4f}; " if metrics else ""
+        print(f"{point['name']:20s} {accuracy}{figures or point.get('unrunnable', '')}")
+        print(f"{'':20s} front: {verdict.verdict} ({verdict.detail})")
+    runnable = [v for v in verdicts if v.verdict != "not runnable"]
+    beaten = sum(v.verdict in ("beaten", "matched") for v in runnable)
+    print(f"the front beats or matches {beaten} of {len(runnable)} runnable baselines at no more cost")
 
 
 def _run_compare(args: argparse.Namespace) -> int:

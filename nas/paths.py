@@ -81,6 +81,16 @@ class StudyPaths:
         return self.root / "front.csv"
 
     @property
+    def baselines(self) -> Path:
+        """The study's baseline points (``nas baselines``)."""
+        return self.root / "baselines.json"
+
+    @property
+    def robustness(self) -> Path:
+        """Accuracy of the front members and the baseline on degraded test inputs."""
+        return self.root / "robustness.json"
+
+    @property
     def audit(self) -> Path:
         """The per-class audits of the front members, by trial number."""
         return self.root / "audit.json"

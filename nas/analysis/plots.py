@@ -35,6 +35,7 @@ class ParetoPlotData:
     staircase: np.ndarray
     baseline_x: float
     baseline_y: float
+    references: tuple[tuple[str, float, float], ...] = ()  # baselines of the study: (name, x, accuracy)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,7 +48,11 @@ class LayerViewData:
 
 
 def pareto_plot_data(
-    trials: pd.DataFrame, front: pd.DataFrame, cost: str, baseline: dict[str, float]
+    trials: pd.DataFrame,
+    front: pd.DataFrame,
+    cost: str,
+    baseline: dict[str, float],
+    references: Sequence[dict[str, object]] = (),
 ) -> ParetoPlotData:
     """Plot data for accuracy versus the cost term ``cost``, in its displayed units.
 
@@ -74,7 +79,17 @@ def pareto_plot_data(
         if cost_term.metric in baseline
         else float("nan"),
         baseline_y=float(baseline[accuracy.metric]),
+        references=tuple(_reference(point, cost_term.metric, cost_term.scale) for point in references),
     )
+
+
+def _reference(point: dict[str, object], metric: str, scale: float) -> tuple[str, float, float]:
+    """A baseline point's name, cost (displayed units) and validation accuracy (NaN where it has none)."""
+    metrics = point.get("metrics") or {}
+    assert isinstance(metrics, dict)
+    value, accuracy = metrics.get(metric), metrics.get("val_accuracy")
+    x = float(value) * scale if value is not None else float("nan")
+    return str(point["name"]), x, float(accuracy) if accuracy is not None else float("nan")
 
 
 def _provenance(trials: pd.DataFrame, cost: str) -> str:
@@ -130,6 +145,11 @@ def _pareto_axes(ax: plt.Axes, data: ParetoPlotData) -> None:
         ax.scatter(
             [data.baseline_x], [data.baseline_y], s=160, marker="*", c="tab:blue", label="uncompressed", zorder=4
         )
+    markers = "DsP^vX<>ph"
+    for index, (name, x, y) in enumerate(data.references):
+        if np.isfinite(x) and np.isfinite(y):  # one marker each, named in the legend (labels beside would collide)
+            color = plt.get_cmap("tab10")(2 + index % 8)
+            ax.scatter([x], [y], s=40, marker=markers[index % len(markers)], color=color, label=name, zorder=3)
     ax.set_xscale("log")
     plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
     ax.xaxis.set_major_formatter(plain)
@@ -142,7 +162,7 @@ def _pareto_axes(ax: plt.Axes, data: ParetoPlotData) -> None:
     ax.set_xlabel(data.x_label, fontsize=8)
     ax.set_ylabel(data.y_label)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=7 if data.references else 8, ncol=2 if data.references else 1)
 
 
 def draw_layer_view(data: LayerViewData, path: Path, title: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pandas as pd
@@ -22,12 +23,15 @@ from nas.analysis.plots import (
 )
 from nas.analysis.rescore import Rescored, rescore_study, study_graph, unrunnable_layers
 from nas.checkpoint import atomic_write_bytes
+from nas.compress.compression import build_compression
 from nas.config import SearchConfig
 from nas.errors import ConfigError
 from nas.paths import StudyPaths
-from nas.search.context import build_model_context, resolve_problem
+from nas.search.context import ModelContext, build_model_context, resolve_problem
+from nas.search.objective import load_trial_weights
 from nas.search.study import load_study, study_config
-from nas.training.train import train_baseline
+from nas.training.robustness import degraded_sets, robust_accuracy
+from nas.training.train import cached_baseline
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
 
@@ -41,6 +45,7 @@ class ParetoReport:
     front: pd.DataFrame
     trials_csv: Path
     front_csv: Path
+    note: str | None = None  # why a part of the report is missing
 
 
 def open_existing(name: str, results_dir: Path, storage: str | None) -> optuna.Study:
@@ -58,27 +63,60 @@ def pareto_report(name: str, *, results_dir: Path, storage: str | None = None) -
     config = study_config(study)
     trials = trials_frame(study)
     front = front_frame(trials, config.objectives)
-    front = test_figures(config, paths, front)
+    front, note = test_figures(config, paths, front)
     write_csv(paths.trials_csv, trials)
     write_csv(paths.front_csv, front)
     return ParetoReport(
-        objectives=config.objectives, trials=trials, front=front, trials_csv=paths.trials_csv, front_csv=paths.front_csv
+        objectives=config.objectives,
+        trials=trials,
+        front=front,
+        trials_csv=paths.trials_csv,
+        front_csv=paths.front_csv,
+        note=note,
     )
 
 
-def test_figures(config: SearchConfig, paths: StudyPaths, front: pd.DataFrame) -> pd.DataFrame:
+def test_figures(config: SearchConfig, paths: StudyPaths, front: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     """The front with each member's test accuracy and its per-class audit against the uncompressed baseline
-    (the full audits are written to ``audit.json``, merged by trial number with any written before)."""
+    (the full audits are written to ``audit.json``, merged by trial number with any written before), and a
+    note when the audit could not run. Reports read saved trials and never train: without the cached
+    baseline the audit is skipped."""
     if front.empty:
-        return front
+        return front, None
     problem = resolve_problem(config)
     context = build_model_context(problem)
-    baseline = train_baseline(problem.graph, problem.dataset, config.train, results_dir=paths.results_dir)
-    front, audits = audit_front(context, paths, add_test_accuracy(context, paths, front), baseline.params)
+    front = add_test_accuracy(context, paths, front)
+    baseline = cached_baseline(problem.graph, problem.dataset, config.train, results_dir=paths.results_dir)
+    if baseline is None:
+        return front, "per-class audit skipped: the baseline's cache is gone; `nas train` with the study's settings"
+    front, audits = audit_front(context, paths, front, baseline.params)
+    front = add_robustness(context, paths, front, baseline.params)
     known = json.loads(paths.audit.read_text()) if paths.audit.exists() else {}
     known.update({str(number): audit.to_dict() for number, audit in audits.items()})
     atomic_write_bytes(paths.audit, lambda handle: handle.write(json.dumps(known, indent=1).encode()))
-    return front
+    return front, None
+
+
+def add_robustness(
+    context: ModelContext, paths: StudyPaths, front: pd.DataFrame, baseline_params: dict[str, Any]
+) -> pd.DataFrame:
+    """The front with each member's mean accuracy on degraded test inputs and the baseline's beside it; every
+    corruption's figure goes to ``robustness.json`` (with its severity), merged by trial number."""
+    dataset = context.problem.dataset
+    sets = degraded_sets(dataset.x_test, dataset.x_train)
+    identity = build_compression(context.graph, baseline_params, Candidate.uncompressed(context.graph))
+    figures = {"baseline": robust_accuracy(context.trainer, baseline_params, identity, sets, dataset.y_test)}
+    for number in front["number"]:
+        params, compression = load_trial_weights(paths.trial_weights(int(number)))
+        figures[str(int(number))] = robust_accuracy(context.trainer, params, compression, sets, dataset.y_test)
+    known = json.loads(paths.robustness.read_text()) if paths.robustness.exists() else {}
+    known.update(figures)
+    known["severities"] = {name: corruption.severity for name, (corruption, _) in sets.items()}
+    atomic_write_bytes(paths.robustness, lambda handle: handle.write(json.dumps(known, indent=1).encode()))
+    out = front.copy()
+    out["robust_accuracy"] = [round(figures[str(int(n))]["mean"], 4) for n in front["number"]]
+    out["baseline_robust_accuracy"] = round(figures["baseline"]["mean"], 4)
+    return out
 
 
 def plot_report(name: str, *, results_dir: Path, storage: str | None = None) -> list[Path]:
@@ -89,12 +127,14 @@ def plot_report(name: str, *, results_dir: Path, storage: str | None = None) -> 
     trials = trials_frame(study)
     front = front_frame(trials, config.objectives)
     paths = StudyPaths(results_dir, name)
+    references = json.loads(paths.baselines.read_text())["points"] if paths.baselines.exists() else []
     title = f"{config.model} on {config.dataset}: {len(trials)} trials, {len(front)} on the front"
     written = []
     for index, cost in enumerate(config.cost_objectives):
         # The first cost term keeps the plain name pareto.png; further ones are named after their term.
         path = paths.plot("pareto" if index == 0 else f"pareto_{cost}")
-        draw_pareto(pareto_plot_data(trials, front, cost, study.user_attrs["baseline"]), path, title)
+        data = pareto_plot_data(trials, front, cost, study.user_attrs["baseline"], references)
+        draw_pareto(data, path, title)
         written.append(path)
     layers = [c.removesuffix(".weight_bits") for c in trials.columns if c.endswith(".weight_bits")]
     draw_layer_view(layer_view_data(front, layers), paths.plot("layers"), f"front members of {name}")
@@ -108,6 +148,7 @@ class RescoredReport:
     rescored: Rescored
     trials_csv: Path
     front_csv: Path
+    note: str | None = None  # why a part of the report is missing
 
 
 def rescored_report(
@@ -118,12 +159,15 @@ def rescored_report(
     paths = StudyPaths(results_dir, name)
     study = open_existing(name, results_dir, storage)
     rescored = rescore_study(study, device, kernel_set)
-    front = test_figures(study_config(study), paths, rescored.front)
+    front, note = test_figures(study_config(study), paths, rescored.front)
     trials_csv, front_csv = paths.root / f"trials.{device}.csv", paths.root / f"front.{device}.csv"
     write_csv(trials_csv, rescored.trials)
     write_csv(front_csv, front)
     return RescoredReport(
-        rescored=Rescored(**{**vars(rescored), "front": front}), trials_csv=trials_csv, front_csv=front_csv
+        rescored=Rescored(**{**vars(rescored), "front": front}),
+        trials_csv=trials_csv,
+        front_csv=front_csv,
+        note=note,
     )
 
 

@@ -42,6 +42,7 @@ def build_card(
     choice: str,
     figures: dict[str, Any],
     audit: Audit,
+    robustness: dict[str, Any],
     record: dict[str, Any],
     model_bytes: bytes,
     hashes: dict[str, Any],
@@ -57,7 +58,7 @@ def build_card(
         "figures": figures,
         "test_accuracy": {"jax": record["jax_test_accuracy"], "litert": [k["accuracy"] for k in record["kernels"]]},
         "audit": audit.to_dict(),
-        "robustness": "not measured (degraded-input evaluation is not built yet)",
+        "robustness": robustness,
         "parity": {
             "passed": record["passed"],
             "kernels": [
@@ -102,7 +103,9 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"Worst class {audit['worst_class']}: {audit['worst_drop']:.1%} below the uncompressed model on test "
         f"({audit['confidence']:.0%} interval [{audit['worst_drop_interval'][0]:.1%}, "
         f"{audit['worst_drop_interval'][1]:.1%}]); flagged classes: {flagged}.",
-        f"Robustness: {card['robustness']}.",
+        f"On degraded test inputs ({', '.join(f'{k}: {v}' for k, v in card['robustness']['severities'].items())}): "
+        f"mean accuracy {card['robustness']['accuracy']['mean']:.4f} (uncompressed model "
+        f"{card['robustness']['baseline_mean']:.4f}).",
         "",
         "## Reproduce",
         "",

@@ -20,7 +20,7 @@ from latency_models.cost import COST_FIGURES
 from latency_models.registry import cost_model
 from nas.analysis.audit import audit_front
 from nas.analysis.pareto import front_frame, trials_frame
-from nas.analysis.report import open_existing
+from nas.analysis.report import add_robustness, open_existing
 from nas.analysis.rescore import latency_source, rescore_study
 from nas.analysis.selection import Choice, ServiceLevel, Shortfall, select_point
 from nas.deploy.model_card import build_card, card_markdown, cost_model_identity, sha256
@@ -77,9 +77,10 @@ def select_and_accept(
     model_bytes = Path(record["model"]).read_bytes()
     problem = resolve_problem(config)
     baseline = train_baseline(problem.graph, problem.dataset, config.train, results_dir=results_dir)
-    _, audits = audit_front(
-        build_model_context(problem), paths, front[front["number"] == result.number], baseline.params
-    )
+    chosen = front[front["number"] == result.number]
+    context = build_model_context(problem)
+    _, audits = audit_front(context, paths, chosen, baseline.params)
+    robustness = add_robustness(context, paths, chosen, baseline.params)
     costs = cost_model(target, kernel_set if target != config.device else config.kernel_set)
     hashes = {
         "dataset_sha256": problem.dataset.fingerprint(),
@@ -97,6 +98,7 @@ def select_and_accept(
             choice=result.reason,
             figures=figures,
             audit=audits[result.number],
+            robustness=_robustness(paths, result.number, float(robustness["baseline_robust_accuracy"].iloc[0])),
             record=record,
             model_bytes=model_bytes,
             hashes=hashes,
@@ -134,3 +136,9 @@ def _same(events: list[dict[str, Any]], version: int, summary: dict[str, Any]) -
     """Whether accepted ``version`` holds the same trial, device and model file as ``summary``."""
     accepted = next((e for e in events if e["event"] == "accepted" and e["version"] == version), {})
     return all(accepted.get(key) == value for key, value in summary.items())
+
+
+def _robustness(paths: StudyPaths, number: int, baseline_mean: float) -> dict[str, Any]:
+    """The chosen trial's accuracy on each degraded test set, its severity, and the baseline's mean."""
+    figures = json.loads(paths.robustness.read_text())
+    return {"accuracy": figures[str(number)], "baseline_mean": baseline_mean, "severities": figures["severities"]}

@@ -50,6 +50,21 @@ def baseline_key(graph: ModelGraph, dataset: Dataset, config: TrainConfig) -> st
     return hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
+def cached_baseline(graph: ModelGraph, dataset: Dataset, config: TrainConfig, *, results_dir: Path) -> Baseline | None:
+    """The baseline these inputs trained before, or None when its cache is gone (nothing is trained)."""
+    cache_dir = baseline_dir(results_dir, baseline_key(graph, dataset, config))
+    if not ((cache_dir / "meta.json").exists() and (cache_dir / "params.npz").exists()):
+        return None
+    meta = json.loads((cache_dir / "meta.json").read_text())
+    return Baseline(
+        params=load_tree(cache_dir / "params.npz"),
+        val_accuracy=meta["val_accuracy"],
+        test_accuracy=meta["test_accuracy"],
+        cache_dir=cache_dir,
+        from_cache=True,
+    )
+
+
 def train_baseline(
     graph: ModelGraph,
     dataset: Dataset,
@@ -59,16 +74,10 @@ def train_baseline(
     progress: Callable[[int, int], None] | None = None,
 ) -> Baseline:
     """Returns the cached baseline for these inputs, training (and caching) it first if needed."""
+    cached = cached_baseline(graph, dataset, config, results_dir=results_dir)
+    if cached is not None:
+        return cached
     cache_dir = baseline_dir(results_dir, baseline_key(graph, dataset, config))
-    if (cache_dir / "meta.json").exists() and (cache_dir / "params.npz").exists():
-        meta = json.loads((cache_dir / "meta.json").read_text())
-        return Baseline(
-            params=load_tree(cache_dir / "params.npz"),
-            val_accuracy=meta["val_accuracy"],
-            test_accuracy=meta["test_accuracy"],
-            cache_dir=cache_dir,
-            from_cache=True,
-        )
     start = time.perf_counter()
     variables = _fit(graph, dataset, config, progress)
     params = fold_batchnorm(graph, variables)

@@ -150,3 +150,27 @@ def test_compare_gates_a_study_whose_front_regresses(study_dir, capsys):
     assert code == (1 if result.regressed else 0)
     assert main(["compare", "multi", "short", "--results-dir", results, "--device", "rpi4"]) in (0, 1)
     assert "on rpi4:" in capsys.readouterr().out
+
+
+def test_baselines_are_built_costed_judged_and_drawn(study_dir, capsys):
+    results = str(study_dir)
+    assert main(["baselines", "--study", "multi", "--results-dir", results]) == 0
+    out = capsys.readouterr().out
+    points = {p["name"]: p for p in json.loads((study_dir / "multi" / "baselines.json").read_text())["points"]}
+    assert set(points) == {
+        "fp32",
+        "int8_ptq",
+        "int8_qat",
+        "prune50_int8",
+        "scratch_w0.5_fp32",
+        "scratch_w0.5_int8",
+        "scratch_w0.25_fp32",
+        "scratch_w0.25_int8",
+    }
+    assert points["int8_ptq"]["metrics"]["finetuned"] is False and points["int8_qat"]["metrics"]["finetuned"] is True
+    assert {p["sparsity"] for p in points["prune50_int8"]["candidate"].values()} == {0.5}
+    fp32, small = points["fp32"]["metrics"], points["scratch_w0.25_fp32"]["metrics"]
+    assert small["stored_bytes"] < fp32["stored_bytes"] and small["latency_ms"] < fp32["latency_ms"]
+    assert points["int8_qat"]["metrics"]["provenance"]["latency_ms"] in ("measured", "fitted")
+    assert "front: " in out and "runnable baselines at no more cost" in out
+    assert main(["plot", "--study", "multi", "--results-dir", results]) == 0  # baselines drawn on pareto.png

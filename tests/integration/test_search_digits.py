@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import numpy as np
@@ -56,6 +57,13 @@ def test_search_resume_pareto_and_plot_end_to_end(tmp_path, capsys):
     assert len(trials) == 6 and {"conv2.weight_bits", "conv2.sparsity", "accuracy"} <= set(trials.columns)
     assert 1 <= len(front) <= 6 and front["test_accuracy"].between(0, 1).all()
     assert front["latency_ms"].is_monotonic_increasing and front["accuracy"].is_monotonic_increasing
+    # Every front member is audited per class and scored on degraded inputs, beside the uncompressed model.
+    assert front["worst_class_drop"].notna().all() and front["robust_accuracy"].between(0, 1).all()
+    audits = json.loads((study_dir / "audit.json").read_text())
+    assert {str(n) for n in front["number"]} <= set(audits)
+    assert len(audits[str(front["number"][0])]["classes"]) == 10
+    robustness = json.loads((study_dir / "robustness.json").read_text())
+    assert {"baseline", "severities"} <= set(robustness) and "occlusion" in robustness["severities"]
     params, compression = load_trial_weights(study_dir / "trials" / f"trial-{front['number'][0]}.npz")
     assert set(params) == {"conv1", "conv2", "fc"} and "ranges" in compression
 

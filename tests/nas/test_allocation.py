@@ -1,0 +1,61 @@
+"""The HAWQ-style allocation: knobs, measured sensitivity, and the greedy rule under a budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from nas.config import FinetuneConfig, SearchConfig, TrainConfig
+from nas.search.allocation import allocate, candidate_of, knobs, measure_sensitivity
+from nas.search.context import build_context, resolve_problem
+from nas.search.objective import device_cost
+from search_spaces.space import parse_precision
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory: pytest.TempPathFactory):
+    config = SearchConfig(train=TrainConfig(epochs=10), finetune=FinetuneConfig(steps=20))
+    return build_context(resolve_problem(config), results_dir=tmp_path_factory.mktemp("results"))
+
+
+@pytest.fixture(scope="module")
+def measured(context):
+    found = knobs(context)
+    return found, measure_sensitivity(context, found)
+
+
+def _latency(context, params) -> float:
+    return device_cost(context, candidate_of(context, params)).latency_ms.value
+
+
+def test_knobs_start_from_the_widest_precision_and_every_channel(measured):
+    found, sensitivity = measured
+    assert {"conv1.precision", "conv2.precision", "fc.precision"} <= set(found.options)
+    assert all(parse_precision(found.reference[f"{n}.precision"]) == (32, 32) for n in ("conv1", "conv2", "fc"))
+    assert all(value == 1.0 for name, value in found.reference.items() if name.endswith(".keep"))
+    assert all(sensitivity[(name, value)] == 0.0 for name, value in found.reference.items())
+    # Fewer bits cost accuracy: 4-bit weights lose more than 8-bit ones, on average over the layers.
+    four = [v for (name, value), v in sensitivity.items() if name.endswith("precision") and value.startswith("w4")]
+    eight = [v for (name, value), v in sensitivity.items() if name.endswith("precision") and value.startswith("w8")]
+    assert sum(four) / len(four) > sum(eight) / len(eight)
+
+
+def test_the_allocation_meets_a_budget_or_says_it_cannot(context, measured):
+    found, sensitivity = measured
+    reference = _latency(context, found.reference)
+    assert allocate(context, found, sensitivity, {"latency_ms": reference * 1.01}) == found.reference
+    assert allocate(context, found, sensitivity, {"latency_ms": reference * 1e-6}) is None
+    params = allocate(context, found, sensitivity, {"latency_ms": reference * 0.5})
+    assert params is not None and _latency(context, params) <= reference * 0.5
+
+
+def test_the_rule_moves_the_knob_that_costs_no_accuracy_first(context, measured):
+    found, sensitivity = measured
+    # Make every knob but conv2's precision costly: the first move must be conv2's.
+    start = set(found.reference.items())
+    rigged = {key: 0.0 if key[0] == "conv2.precision" or key in start else 1.0 for key in sensitivity}
+    reference = _latency(context, found.reference)
+    params = allocate(context, found, rigged, {"latency_ms": reference * 0.999})
+    assert params is not None
+    assert [name for name in params if params[name] != found.reference[name]] == ["conv2.precision"]
