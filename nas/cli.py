@@ -202,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="l2",
         help="filter norm that ranks channels for structured pruning (default: l2)",
     )
+    search.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="seed a new study with sensitivity-based allocations (HAWQ-style) before the sampler takes over",
+    )
     search.add_argument("--no-progress", action="store_true", help="no progress bars")
     _common(search)
     search.set_defaults(run=_run_search)
@@ -255,6 +260,23 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_argument("--storage", default=None, help="Optuna storage URL (default: the study's sqlite file)")
     _common(select)
     select.set_defaults(run=_run_select)
+    analyze = sub.add_parser(
+        "analyze",
+        help="per-layer diagnostics: accuracy lost by each precision and pruning step beside the device latency "
+        "it saves, ranked by impact to cost (table and plot)",
+    )
+    _problem_flags(analyze)
+    analyze.add_argument("--device", default="host", help="device profile (default: host)")
+    analyze.add_argument("--kernel-set", default=None, help="kernel set of --device (default: its first)")
+    _common(analyze)
+    analyze.set_defaults(run=_run_analyze)
+    report = sub.add_parser(
+        "report", help="write results/<study>/report.html (self-contained) and report.md: the whole study"
+    )
+    report.add_argument("--study", required=True, help="study name")
+    report.add_argument("--storage", default=None, help="Optuna storage URL (default: the study's sqlite file)")
+    _common(report)
+    report.set_defaults(run=_run_report)
     baselines = sub.add_parser(
         "baselines",
         help="build the baselines of a study (fp32, int8 PTQ and QAT, 50%% pruning + int8, smaller models from "
@@ -504,6 +526,7 @@ def _run_search(args: argparse.Namespace) -> None:
         results_dir=args.results_dir,
         storage=args.storage,
         show_progress=not args.no_progress,
+        warm_start=args.warm_start,
     )
     objectives = problem.config.objectives
     front = front_frame(trials_frame(summary.study), objectives)
@@ -588,6 +611,32 @@ def _run_plot(args: argparse.Namespace) -> None:
         devices = available_devices() if args.devices == "all" else [d.strip() for d in args.devices.split(",")]
         path = device_fronts_plot(args.study, devices, results_dir=args.results_dir, storage=args.storage)
         print(f"wrote {path}")
+
+
+def _run_analyze(args: argparse.Namespace) -> None:
+    from nas.analysis.diagnostics import diagnose, draw_moves, moves_frame
+    from nas.analysis.pareto import write_csv
+    from nas.search.context import build_context, resolve_problem
+
+    problem = resolve_problem(_config(args), data_dir=args.data_dir)
+    context = build_context(problem, results_dir=args.results_dir)
+    moves = diagnose(context)
+    stem = f"{Path(args.model).stem}_{Path(args.dataset).stem}_{args.device}"
+    directory = args.results_dir / "analyze"
+    frame = moves_frame(moves)
+    write_csv(directory / f"{stem}.csv", frame)
+    title = f"{args.model} on {args.dataset}, {args.device}: single-knob moves"
+    draw_moves(moves, directory / f"{stem}.png", title)
+    shown = frame.head(15)[["knob", "value", "layer_latency_share", "accuracy_drop", "latency_saved_share"]]
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {directory / f'{stem}.csv'} ({len(frame)} moves, best first) and {directory / f'{stem}.png'}")
+
+
+def _run_report(args: argparse.Namespace) -> None:
+    from nas.deploy.study_report import write_report
+
+    html_path, markdown_path = write_report(args.study, results_dir=args.results_dir, storage=args.storage)
+    print(f"wrote {html_path} (self-contained) and {markdown_path}")
 
 
 def _run_baselines(args: argparse.Namespace) -> None:

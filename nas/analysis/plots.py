@@ -116,7 +116,7 @@ def draw_pareto(data: ParetoPlotData, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     _pareto_axes(ax, data)
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def draw_device_fronts(panels: Sequence[tuple[str, ParetoPlotData]], path: Path, title: str) -> None:
@@ -130,7 +130,7 @@ def draw_device_fronts(panels: Sequence[tuple[str, ParetoPlotData]], path: Path,
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=11)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _pareto_axes(ax: plt.Axes, data: ParetoPlotData) -> None:
@@ -187,10 +187,11 @@ def draw_layer_view(data: LayerViewData, path: Path, title: str) -> None:
             range(len(data.members)), data.members if field == LAYER_FIELDS[0] else [""] * len(data.members), fontsize=7
         )
     fig.suptitle(title, fontsize=10)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    """Lays out ``fig`` and writes it to ``path`` as PNG, atomically."""
     fig.tight_layout()
     atomic_write_bytes(path, lambda handle: fig.savefig(handle, format="png", dpi=120))
     plt.close(fig)

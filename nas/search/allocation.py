@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 
 from latency_models.cost import Cost
-from nas.objectives import budget_violations
+from nas.objectives import budget_violations, term
 from nas.search.context import SearchContext
 from nas.search.objective import device_cost, evaluate_candidate, metrics_before_training
 from search_spaces.space import Candidate, parse_precision, precision_label, suggest_candidate
@@ -34,11 +34,12 @@ class Knobs:
     @property
     def reference(self) -> dict[str, Any]:
         """The most accurate setting: widest precisions, every channel kept."""
-        return {name: _widest(values) for name, values in self.options.items()}
+        return {name: _reference_value(name, values) for name, values in self.options.items()}
 
 
-def knobs(ctx: SearchContext) -> Knobs:
-    """Every layer's precision and every channel group's keep ratio the study's space offers."""
+def knobs(ctx: SearchContext, *, include_sparsity: bool = False) -> Knobs:
+    """Every layer's precision and every channel group's keep ratio the study's space offers (and every
+    unstructured sparsity step with ``include_sparsity``, where the space searches it)."""
     graph, space = ctx.graph, ctx.problem.space
     options: dict[str, tuple[Any, ...]] = {}
     for group in sorted(graph.prunable_groups):
@@ -51,8 +52,8 @@ def knobs(ctx: SearchContext) -> Knobs:
         if len(precisions) > 1:
             options[f"{layer.name}.precision"] = tuple(precision_label(w, a) for w, a in precisions)
         sparsity = space.choices_for(layer).sparsity.values()
-        if len(sparsity) > 1:  # the space searches sparsity: the allocation keeps it off (no device saves by it)
-            options[f"{layer.name}.sparsity"] = (min(sparsity),)
+        if len(sparsity) > 1:  # an allocation keeps it off by default: no device saves latency by it
+            options[f"{layer.name}.sparsity"] = tuple(sparsity) if include_sparsity else (min(sparsity),)
     return Knobs(options=options)
 
 
@@ -60,6 +61,11 @@ def _widest(values: tuple[Any, ...]) -> Any:
     if isinstance(values[0], str):
         return max(values, key=lambda label: parse_precision(label))
     return max(values)
+
+
+def _reference_value(name: str, values: tuple[Any, ...]) -> Any:
+    """The most accurate value of a knob: the widest precision, every channel kept, no sparsity."""
+    return min(values) if name.endswith(".sparsity") else _widest(values)
 
 
 def candidate_of(ctx: SearchContext, params: dict[str, Any]) -> Candidate:
@@ -135,3 +141,23 @@ def allocation_points(
         result = evaluate_candidate(ctx, candidate, seed=ctx.config.seed, train=True)
         points.append((limits, candidate, result.metrics))
     return points
+
+
+WARM_START_FRACTIONS = (0.75, 0.5, 0.35, 0.25)  # of the most accurate setting's cost on the first cost objective
+
+
+def warm_start_params(ctx: SearchContext) -> list[dict[str, Any]]:
+    """Trial parameters to seed a search with: the allocations under budgets spread below the most accurate
+    setting's cost on the study's first cost objective (and within its own budgets), distinct, cheapest last."""
+    costs = [name for name in ctx.config.objectives if name != "accuracy"]
+    knobs_ = knobs(ctx)
+    sensitivity = measure_sensitivity(ctx, knobs_)
+    reference = _metrics(ctx, knobs_.reference)
+    first = term(costs[0])
+    seeds: list[dict[str, Any]] = []
+    for fraction in WARM_START_FRACTIONS:
+        limits = {**ctx.config.budgets, costs[0]: reference[first.metric] * fraction}
+        params = allocate(ctx, knobs_, sensitivity, limits)
+        if params is not None and params not in seeds:
+            seeds.append(params)
+    return seeds

@@ -16,6 +16,7 @@ from nas.errors import ConfigError
 from nas.objectives import directions, term
 from nas.paths import StudyPaths
 from nas.progress import epoch_progress
+from nas.search.allocation import warm_start_params
 from nas.search.context import Problem, SearchContext, build_context
 from nas.search.objective import make_objective
 from search_spaces.space import Candidate
@@ -92,10 +93,13 @@ def run_search(
     results_dir: Path,
     storage: str | None = None,
     show_progress: bool = True,
+    warm_start: bool = False,
 ) -> SearchSummary:
     """Runs (or resumes) the study until it holds ``trials`` finished trials.
 
-    A study that exists with other settings is refused before anything is trained or written.
+    A study that exists with other settings is refused before anything is trained or written. With
+    ``warm_start`` a new study's first trials are the sensitivity-based allocations
+    (``nas.search.allocation.warm_start_params``); the sampler takes over after them.
     """
     paths = StudyPaths(results_dir, name)
     existing = _existing_study(paths, storage)
@@ -112,6 +116,9 @@ def run_search(
     study = open_study(problem.config, name, storage or paths.default_storage, seed_offset=done)
     _record_baseline(study, context)
     _fail_interrupted(study)
+    if warm_start and done == 0 and not study.trials:
+        for params in warm_start_params(context):
+            study.enqueue_trial(params)
     remaining = max(0, trials - done)
     bar = tqdm(
         total=trials,

@@ -249,3 +249,15 @@ def test_a_class_drop_budget_trains_every_candidate_and_marks_those_over_it_infe
         excess = (metrics["max_class_drop"] - 0.05) / 0.05
         assert trial.constraints == {"class_drop_over_budget": pytest.approx(excess)}
         assert metrics["feasible"] == (metrics["max_class_drop"] <= 0.05)
+
+
+def test_a_warm_start_seeds_a_new_study_with_the_allocations(tmp_path, capsys):
+    results = tmp_path / "results"
+    code, out, _ = _run(
+        capsys, "search", "--study", "warm", "--trials", "3", "--warm-start", "--results-dir", str(results), *QUICK
+    )
+    assert code == 0, out
+    study = optuna.load_study(study_name="warm", storage=f"sqlite:///{results / 'warm' / 'study.db'}")
+    seeded = [t for t in study.trials if "fixed_params" in t.system_attrs]
+    assert seeded and seeded[0].number == 0  # the allocations run first, the sampler after them
+    assert all(t.params == t.system_attrs["fixed_params"] for t in seeded)

@@ -1,9 +1,13 @@
-"""The HAWQ-style allocation: knobs, measured sensitivity, and the greedy rule under a budget."""
+"""The HAWQ-style allocation and the diagnostics: knobs, measured sensitivity, the greedy rule under a budget,
+and the ranking on a model with a layer that does not matter."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from nas.analysis.diagnostics import diagnose, moves_frame
 from nas.config import FinetuneConfig, SearchConfig, TrainConfig
 from nas.search.allocation import allocate, candidate_of, knobs, measure_sensitivity
 from nas.search.context import build_context, resolve_problem
@@ -59,3 +63,21 @@ def test_the_rule_moves_the_knob_that_costs_no_accuracy_first(context, measured)
     params = allocate(context, found, rigged, {"latency_ms": reference * 0.999})
     assert params is not None
     assert [name for name in params if params[name] != found.reference[name]] == ["conv2.precision"]
+
+
+def test_diagnostics_find_the_layer_that_does_not_matter(tmp_path_factory):
+    """ResNet-8 on digits with its first residual branch silenced (the second conv's weights scaled to almost
+    nothing): moving that branch's knobs costs no accuracy, while pruning channels that carry signal does."""
+    config = SearchConfig(model="resnet8", train=TrainConfig(epochs=10), finetune=FinetuneConfig(steps=20))
+    context = build_context(resolve_problem(config), results_dir=tmp_path_factory.mktemp("results"))
+    params = {name: dict(layer) for name, layer in context.baseline.params.items()}
+    params["b1_conv2"] = {"kernel": params["b1_conv2"]["kernel"] * 1e-4, "bias": params["b1_conv2"]["bias"] * 0}
+    silenced = replace(context, baseline=replace(context.baseline, params=params))
+    moves = diagnose(silenced)
+    floor = 1.0 / len(context.problem.dataset.y_val)
+    branch = [m for m in moves if m.knob in ("b1_conv1.precision", "b1_conv2.precision", "b1_conv1.keep")]
+    needed = [m for m in moves if m.knob in ("stem.keep", "b2_conv1.keep")]  # pruning channels that carry signal
+    assert branch and max(m.accuracy_drop for m in branch) <= 2 * floor
+    assert sorted(m.accuracy_drop for m in needed)[len(needed) // 2] > 2 * floor
+    assert next(m for m in moves if m.knob.endswith(".keep")).knob == "b1_conv1.keep"  # pruned first
+    assert moves_frame(moves)["saved_per_point"].is_monotonic_decreasing
