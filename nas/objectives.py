@@ -158,9 +158,22 @@ OBJECTIVE_TERMS: dict[str, ObjectiveTerm] = {
             budget_flag="--max-class-drop",
             budget_unit="fraction",
         ),
+        ObjectiveTerm(
+            name="robust_drop",
+            metric="robust_drop",
+            direction="minimize",
+            label="accuracy lost on degraded inputs (validation)",
+            unit="",
+            provenance="measured (validation split, seeded corruptions of nas.training.robustness)",
+            budget_flag="--max-robust-drop",
+            budget_unit="fraction",
+        ),
     )
 }
-AFTER_TRAINING_TERMS = ("class_drop",)  # known only once a candidate is fine-tuned: never a reason to skip training
+AFTER_TRAINING_TERMS = (
+    "class_drop",
+    "robust_drop",
+)  # known only once a candidate is fine-tuned: never a reason to skip training
 SIZE_TERMS = ("stored_bytes", "compressed_bytes")
 DEVICE_TERMS = ("latency_ms", "energy_mj", "ram_bytes", "flash_bytes")  # figures of a device's cost model
 SPARSITY_TERMS = ("compressed_bytes",)  # the only figure unstructured sparsity improves (zeros are stored densely)

@@ -23,6 +23,7 @@ from nas.analysis.pareto import front_frame, trials_frame
 from nas.analysis.report import add_robustness, open_existing
 from nas.analysis.rescore import latency_source, rescore_study
 from nas.analysis.selection import Choice, ServiceLevel, Shortfall, select_point
+from nas.config import SearchConfig
 from nas.deploy.model_card import build_card, card_markdown, cost_model_identity, sha256
 from nas.deploy.release import accept, current_version, history, releases_dir
 from nas.deploy.study_export import export_trials
@@ -73,21 +74,9 @@ def select_and_accept(
         reason = f"trial {result.number}'s export failed verification (see verification.json); nothing accepted"
         return Shortfall(binding={}, closest=result.number, reason=reason)
     paths = StudyPaths(results_dir, name)
-    row = front.set_index("number").loc[result.number]
     model_bytes = Path(record["model"]).read_bytes()
-    problem = resolve_problem(config)
-    baseline = train_baseline(problem.graph, problem.dataset, config.train, results_dir=results_dir)
-    chosen = front[front["number"] == result.number]
-    context = build_model_context(problem)
-    _, audits = audit_front(context, paths, chosen, baseline.params)
-    robustness = add_robustness(context, paths, chosen, baseline.params)
-    costs = cost_model(target, kernel_set if target != config.device else config.kernel_set)
-    hashes = {
-        "dataset_sha256": problem.dataset.fingerprint(),
-        "spec_sha256": hashlib.sha256(problem.graph.spec.to_json().encode()).hexdigest(),
-        "cost_model": cost_model_identity(costs),
-    }
-    figures = {**_figures(row, target), "latency_source": latency_source(costs)}
+    evidence = _evidence(config, paths, front, result.number, target, kernel_set)
+    figures = {**_figures(front.set_index("number").loc[result.number], target), **evidence["figures"]}
     cards: dict[int, dict[str, Any]] = {}
 
     def files_for(version: int) -> dict[str, bytes]:
@@ -97,11 +86,11 @@ def select_and_accept(
             version=version,
             choice=result.reason,
             figures=figures,
-            audit=audits[result.number],
-            robustness=_robustness(paths, result.number, float(robustness["baseline_robust_accuracy"].iloc[0])),
+            audit=evidence["audit"],
+            robustness=evidence["robustness"],
             record=record,
             model_bytes=model_bytes,
-            hashes=hashes,
+            hashes=evidence["hashes"],
             command=command,
         )
         cards[version] = card
@@ -120,6 +109,30 @@ def select_and_accept(
     written, directory = accept(root, files_for, summary)
     card = cards[written]
     return Accepted(version=written, directory=directory, choice=result, card=card, new=True)
+
+
+def _evidence(
+    config: SearchConfig, paths: StudyPaths, front: pd.DataFrame, number: int, target: str, kernel_set: str | None
+) -> dict[str, Any]:
+    """What the card says of the chosen trial beyond its figures: its per-class audit and robustness against the
+    uncompressed model, the hashes that identify its inputs, and where its latency comes from."""
+    problem = resolve_problem(config)
+    baseline = train_baseline(problem.graph, problem.dataset, config.train, results_dir=paths.results_dir)
+    chosen = front[front["number"] == number]
+    context = build_model_context(problem)
+    _, audits = audit_front(context, paths, chosen, baseline.params)
+    robust = add_robustness(context, paths, chosen, baseline.params)
+    costs = cost_model(target, kernel_set if target != config.device else config.kernel_set)
+    return {
+        "audit": audits[number],
+        "robustness": _robustness(paths, number, float(robust["baseline_robust_accuracy"].iloc[0])),
+        "hashes": {
+            "dataset_sha256": problem.dataset.fingerprint(),
+            "spec_sha256": hashlib.sha256(problem.graph.spec.to_json().encode()).hexdigest(),
+            "cost_model": cost_model_identity(costs),
+        },
+        "figures": {"latency_source": latency_source(costs)},
+    }
 
 
 def _figures(row: pd.Series, device: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from nas.paths import StudyPaths
 from nas.search.context import SearchContext
 from nas.training.evaluate import Accuracy, evaluate, worst_class_drop
 from nas.training.finetune import finetune
+from nas.training.robustness import degraded_sets, robust_accuracy
 from search_spaces.space import Candidate, suggest_candidate
 
 
@@ -45,6 +46,7 @@ class CandidateResult:
     device_cost: Cost | None
     seconds: dict[str, float]
     max_class_drop: float  # the worst per-class validation accuracy loss against the baseline
+    robust_drop: float | None = None  # validation accuracy lost on degraded inputs (when a term asks for it)
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -55,6 +57,7 @@ class CandidateResult:
             "stored_bytes": float(self.stored_bytes),
             "compressed_bytes": float(self.compressed_bytes),
             "max_class_drop": self.max_class_drop,
+            **({} if self.robust_drop is None else {"robust_drop": self.robust_drop}),
             **device,
         }
 
@@ -103,6 +106,7 @@ def evaluate_candidate(
         finetuned=train,
         device_cost=cost,
         max_class_drop=worst_class_drop(ctx.baseline_val_per_class, val.per_class),
+        robust_drop=_robust_drop(ctx, params, compression, val.accuracy),
         seconds={
             "cost": costed - start,
             "masks": masks_done - costed,
@@ -111,6 +115,15 @@ def evaluate_candidate(
             "sizes": time.perf_counter() - evaluated,
         },
     )
+
+
+def _robust_drop(ctx: SearchContext, params: dict[str, Any], compression: Compression, clean: float) -> float | None:
+    """Clean validation accuracy minus the mean over the degraded validation sets, when a term needs it."""
+    if "robust_drop" not in (*ctx.config.objectives, *ctx.config.budgets):
+        return None
+    dataset = ctx.problem.dataset
+    sets = degraded_sets(dataset.x_val, dataset.x_train)
+    return clean - robust_accuracy(ctx.trainer, params, compression, sets, dataset.y_val)["mean"]
 
 
 def metrics_before_training(ctx: SearchContext, candidate: Candidate, cost: Cost | None = None) -> dict[str, float]:

@@ -261,3 +261,15 @@ def test_a_warm_start_seeds_a_new_study_with_the_allocations(tmp_path, capsys):
     seeded = [t for t in study.trials if "fixed_params" in t.system_attrs]
     assert seeded and seeded[0].number == 0  # the allocations run first, the sampler after them
     assert all(t.params == t.system_attrs["fixed_params"] for t in seeded)
+
+
+def test_a_robustness_budget_is_measured_on_degraded_validation_inputs(tmp_path, capsys):
+    results = tmp_path / "results"
+    argv = ["search", "--study", "tough", "--trials", "3", "--results-dir", str(results), "--max-robust-drop", "0.3"]
+    code, out, _ = _run(capsys, *argv, *QUICK)
+    assert code == 0, out
+    study = optuna.load_study(study_name="tough", storage=f"sqlite:///{results / 'tough' / 'study.db'}")
+    for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        metrics = trial.user_attrs["metrics"]
+        assert 0 < metrics["robust_drop"] < metrics["val_accuracy"] and metrics["finetuned"] is True
+        assert trial.constraints == {"robust_drop_over_budget": pytest.approx((metrics["robust_drop"] - 0.3) / 0.3)}
