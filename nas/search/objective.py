@@ -191,8 +191,25 @@ def make_objective(ctx: SearchContext, paths: StudyPaths) -> Callable[[optuna.Tr
     return objective
 
 
+def trial_summary(result: CandidateResult, feasible: bool) -> str:
+    """One line a person reads in optuna-dashboard: accuracy, device figures with provenance, every layer."""
+    parts = [f"val {result.val.accuracy:.4f}", f"{result.stored_bytes / 1000:.1f} KB stored"]
+    if result.device_cost is not None:
+        cost = result.device_cost
+        parts.append(f"{cost.latency_ms.value * 1000:.3g} us ({cost.latency_ms.label}) on {cost.device}")
+        parts.append(f"RAM {cost.ram_bytes.value / 1000:.1f} KB")
+    layers = [
+        f"{name} w{p.weight_bits}a{p.activation_bits}"
+        + (f" keep {p.channel_keep:g}" if p.channel_keep < 1 else "")
+        + (f" sparse {p.sparsity:g}" if p.sparsity > 0 else "")
+        for name, p in result.candidate.policies
+    ]
+    return "; ".join([*parts, "infeasible" if not feasible else "feasible", ", ".join(layers)])
+
+
 def _record(trial: optuna.Trial, result: CandidateResult, feasible: bool) -> None:
     # Few attributes, each one storage transaction: with SQLite every set_user_attr is a commit.
+    trial.set_user_attr("summary", trial_summary(result, feasible))
     trial.set_user_attr("candidate", result.candidate.to_dict())
     trial.set_user_attr(
         "metrics",

@@ -88,7 +88,9 @@ def test_the_runner_measures_as_the_host_profile_does(kit_results):
 
 def test_an_imported_table_predicts_as_the_host_profile_does(kit_results, profiled_devices):
     """Against the session's host profile, measured minutes earlier: this machine drifts by up to ~20% over
-    minutes (README), so the overall ratio may move that far; model by model, the predictions agree around it."""
+    minutes (README), so the overall ratio may move that far; model by model, the predictions agree around it
+    within 15% (quick-grid tables fit each op from three shapes: two profiles of this machine minutes apart
+    differ by about 10% model by model, measured 0.10-0.11 here)."""
     kit, devices = kit_results
     imported = MeasuredCostModel(load_device("host", devices), _imported(kit, devices))
     directory, tables = profiled_devices
@@ -98,7 +100,7 @@ def test_an_imported_table_predicts_as_the_host_profile_does(kit_results, profil
     theirs = np.array([profiled.cost(r.graph, r.candidate).latency_ms.value for r in small])
     drift = float(np.median(ours / theirs))
     assert 0.75 <= drift <= 1.33
-    assert np.median(np.abs(ours / theirs / drift - 1)) <= 0.1
+    assert np.median(np.abs(ours / theirs / drift - 1)) <= 0.15
     assert stats.kendalltau(ours, theirs).statistic >= 0.85
     model = cost_model("host", "xnnpack", devices)
     assert model.calibration is not None and len(model.calibration.points) == len(reference_models())
