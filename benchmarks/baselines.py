@@ -29,8 +29,8 @@ import numpy as np
 import optuna
 
 from nas.analysis.baselines_report import judge
-from nas.analysis.compare import REFERENCE_MARGIN, hypervolume
-from nas.analysis.pareto import front_frame, pareto_mask, trials_frame
+from nas.analysis.compare import scaled_hypervolume, shared_scale
+from nas.analysis.pareto import front_frame, trials_frame
 from nas.config import SearchConfig
 from nas.provenance import run_provenance
 from nas.search.allocation import allocation_points
@@ -66,14 +66,10 @@ def device_run(device: str, trials: int, results: Path) -> dict[str, Any]:
     )
     warm_front = front_frame(trials_frame(warm.study), config.objectives)
     warm_points = list(zip(warm_front["accuracy"], warm_front["latency_ms"], strict=True))
-    everything = losses(search_points + baseline_xy + hawq_xy + warm_points)
-    low, span = everything.min(axis=0), np.ptp(everything, axis=0)
-    span = np.where(span > 0, span, 1.0)
-    reference = (1 + REFERENCE_MARGIN, 1 + REFERENCE_MARGIN)
+    low, span = shared_scale(losses(search_points + baseline_xy + hawq_xy + warm_points))
 
     def volume(points: list[tuple[float, float]]) -> float:
-        scaled = (losses(points) - low) / span
-        return round(hypervolume(scaled[pareto_mask(scaled, ["minimize", "minimize"])], reference), 4)
+        return round(scaled_hypervolume(losses(points), low, span), 4)
 
     return {
         "device": device,

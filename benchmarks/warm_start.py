@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-from nas.analysis.compare import REFERENCE_MARGIN, hypervolume
-from nas.analysis.pareto import pareto_mask, trials_frame
+from nas.analysis.compare import scaled_hypervolume, shared_scale
+from nas.analysis.pareto import trials_frame
 from nas.config import SearchConfig
 from nas.provenance import run_provenance
 from nas.search.context import resolve_problem
@@ -42,13 +42,7 @@ def feasible_losses(study: optuna.Study) -> np.ndarray:
 
 def volumes_at(losses: np.ndarray, low: np.ndarray, span: np.ndarray, marks: tuple[int, ...]) -> dict[str, float]:
     """Hypervolume of the first ``mark`` feasible trials, per mark."""
-    scaled = (losses - low) / span
-    reference = (1 + REFERENCE_MARGIN, 1 + REFERENCE_MARGIN)
-    found = {}
-    for mark in marks:
-        seen = scaled[:mark]
-        found[str(mark)] = round(hypervolume(seen[pareto_mask(seen, ["minimize", "minimize"])], reference), 4)
-    return found
+    return {str(mark): round(scaled_hypervolume(losses[:mark], low, span), 4) for mark in marks}
 
 
 def main() -> None:
@@ -68,9 +62,7 @@ def main() -> None:
                     problem, name=f"{label}-{device}", trials=args.trials, results_dir=Path(scratch), warm_start=warm
                 )
                 runs[label] = feasible_losses(summary.study)
-            both = np.vstack(list(runs.values()))
-            low, span = both.min(axis=0), np.ptp(both, axis=0)
-            span = np.where(span > 0, span, 1.0)
+            low, span = shared_scale(*runs.values())
             volumes = {label: volumes_at(losses, low, span, marks) for label, losses in runs.items()}
             devices[device] = {
                 "hypervolume": volumes,

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from latency_models.errors import CostModelError
+from search_spaces.graph import ModelGraph
 from search_spaces.runtime_support import OPS, runs_correctly
+from search_spaces.space import Candidate
 
 DEVICES_DIR = Path(__file__).resolve().parent / "devices"
 
@@ -83,6 +85,15 @@ class DeviceProfile:
         """Whether this device runs ``op`` at this precision (and the exporter emits it correctly)."""
         allowed = self.precisions.get(op, ())
         return (weight_bits, activation_bits) in allowed and runs_correctly(op, weight_bits, activation_bits)
+
+    def unrunnable(self, graph: ModelGraph, candidate: Candidate) -> list[str]:
+        """The layers of ``candidate`` whose precision this device does not run, as ``layer wXaY``."""
+        policies = [(layer, candidate.policy(layer.name)) for layer in graph.compressible]
+        return [
+            f"{layer.name} w{policy.weight_bits}a{policy.activation_bits}"
+            for layer, policy in policies
+            if not self.runs(layer.runtime_op, policy.weight_bits, policy.activation_bits)
+        ]
 
     def table_path(self, kernel_set: str, directory: Path = DEVICES_DIR) -> Path:
         """Where this device's latency table for ``kernel_set`` lives."""

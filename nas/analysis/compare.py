@@ -39,6 +39,23 @@ def hypervolume(points: np.ndarray, reference: Sequence[float] | np.ndarray) -> 
     return float(volume)
 
 
+def shared_scale(*losses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(low, span) that put loss arrays in one space: the minimum and range of all of them together (1 where an
+    objective does not vary)."""
+    both = np.vstack(losses)
+    if len(both) == 0:
+        raise ValueError("no points to scale")
+    span = np.ptp(both, axis=0)
+    return both.min(axis=0), np.where(span > 0, span, 1.0)
+
+
+def scaled_hypervolume(losses: np.ndarray, low: np.ndarray, span: np.ndarray) -> float:
+    """The hypervolume of ``losses`` in the space ``shared_scale`` gave, the reference point ``REFERENCE_MARGIN``
+    beyond the worst value on every objective."""
+    scaled = (np.asarray(losses, float).reshape(-1, len(low)) - low) / span
+    return hypervolume(scaled, np.full(len(low), 1.0 + REFERENCE_MARGIN))
+
+
 def dominated_count(points: np.ndarray, by: np.ndarray) -> int:
     """How many of ``points`` some point of ``by`` dominates (no worse everywhere, better somewhere; losses)."""
     count = 0
@@ -74,16 +91,10 @@ def compare_fronts(
     signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions(objectives)])
     losses_a = front_a[list(objectives)].to_numpy(float) * signs
     losses_b = front_b[list(objectives)].to_numpy(float) * signs
-    both = np.vstack([losses_a, losses_b])
-    if len(both) == 0:
-        raise ValueError("both fronts are empty")
-    low, high = both.min(axis=0), both.max(axis=0)
-    span = np.where(high > low, high - low, 1.0)
-    reference = np.full(len(objectives), 1.0 + REFERENCE_MARGIN)
-    scaled_a, scaled_b = (losses_a - low) / span, (losses_b - low) / span
+    low, span = shared_scale(losses_a, losses_b)
     return Comparison(
-        hypervolume_a=hypervolume(scaled_a, reference),
-        hypervolume_b=hypervolume(scaled_b, reference),
+        hypervolume_a=scaled_hypervolume(losses_a, low, span),
+        hypervolume_b=scaled_hypervolume(losses_b, low, span),
         b_points_dominated_by_a=dominated_count(losses_b, losses_a),
         a_points_dominated_by_b=dominated_count(losses_a, losses_b),
         points_a=len(losses_a),

@@ -43,11 +43,7 @@ def estimate_spec(model: str, dataset: str, precision: str, device: str, kernel_
     weight_bits, activation_bits = parse_precision(precision)
     candidate = Candidate.uniform(graph, weight_bits=weight_bits, activation_bits=activation_bits)
     costs = cost_model(device, kernel_set)
-    unrunnable = [
-        layer.name
-        for layer in graph.compressible
-        if not costs.device.runs(layer.runtime_op, weight_bits, activation_bits)
-    ]
+    unrunnable = [layer.split()[0] for layer in costs.device.unrunnable(graph, candidate)]
     if unrunnable:
         raise ConfigError(f"{device} does not run {precision} for {', '.join(unrunnable)}; pick another precision")
     description = f"{model} on {dataset} input {graph.input_shape}, uniform {precision}"

@@ -21,7 +21,7 @@ from nas.analysis.plots import (
     layer_view_data,
     pareto_plot_data,
 )
-from nas.analysis.rescore import Rescored, rescore_study, study_graph, unrunnable_layers
+from nas.analysis.rescore import Rescored, rescore_study, study_graph
 from nas.checkpoint import atomic_write_bytes
 from nas.compress.compression import build_compression
 from nas.config import SearchConfig
@@ -194,7 +194,7 @@ def _device_baseline(graph: ModelGraph, device: str, accuracy: float) -> dict[st
     """The uncompressed model's accuracy and, where ``device`` runs float, its cost figures there."""
     model = cost_model(device)
     uncompressed = Candidate.uncompressed(graph)
-    if unrunnable_layers(graph, uncompressed, model.device):
+    if model.device.unrunnable(graph, uncompressed):
         return {"val_accuracy": accuracy}
     return {"val_accuracy": accuracy, **model.cost(graph, uncompressed).metrics()}
 

@@ -60,16 +60,6 @@ def budgets_for(config: SearchConfig, device: DeviceProfile, directory: Path = D
     return with_device_limits(own, device)
 
 
-def unrunnable_layers(graph: ModelGraph, candidate: Candidate, device: DeviceProfile) -> list[str]:
-    """The layers of ``candidate`` whose precision ``device`` does not run."""
-    policies = [(layer, candidate.policy(layer.name)) for layer in graph.compressible]
-    return [
-        f"{layer.name} w{policy.weight_bits}a{policy.activation_bits}"
-        for layer, policy in policies
-        if not device.runs(layer.runtime_op, policy.weight_bits, policy.activation_bits)
-    ]
-
-
 def rescore_study(
     study: optuna.Study, device: str, kernel_set: str | None = None, directory: Path = DEVICES_DIR
 ) -> Rescored:
@@ -104,7 +94,7 @@ def _rescored_row(
     if trial.state != optuna.trial.TrialState.COMPLETE or "candidate" not in trial.user_attrs:
         return {**blank, "feasible": None, "infeasible_because": "not a finished trial"}
     candidate = Candidate.from_dict(trial.user_attrs["candidate"])
-    unrunnable = unrunnable_layers(graph, candidate, model.device)
+    unrunnable = model.device.unrunnable(graph, candidate)
     if unrunnable:
         reason = f"{model.device.name} does not run {', '.join(unrunnable)}"
         return {**blank, "feasible": False, "infeasible_because": reason}

@@ -26,8 +26,8 @@ import pandas as pd
 from latency_models.device import available_devices
 from latency_models.registry import cost_model
 from nas.analysis.baselines_report import judge
-from nas.analysis.compare import REFERENCE_MARGIN, hypervolume
-from nas.analysis.pareto import pareto_mask, trials_frame
+from nas.analysis.compare import scaled_hypervolume, shared_scale
+from nas.analysis.pareto import trials_frame
 from nas.analysis.plots import save_figure
 from nas.analysis.report import device_fronts_plot, open_existing, pareto_report, plot_report
 from nas.checkpoint import atomic_write_bytes
@@ -60,13 +60,8 @@ def hypervolume_history(trials: pd.DataFrame, objectives: tuple[str, ...]) -> pd
     losses = ok[list(objectives)].to_numpy(float) * signs
     if len(losses) == 0:
         return pd.DataFrame({"trial": [], "hypervolume": []})
-    low, span = losses.min(axis=0), np.ptp(losses, axis=0)
-    scaled = (losses - low) / np.where(span > 0, span, 1.0)
-    reference = np.full(len(objectives), 1 + REFERENCE_MARGIN)
-    volumes = []
-    for count in range(1, len(scaled) + 1):
-        seen = scaled[:count]
-        volumes.append(hypervolume(seen[pareto_mask(seen, ["minimize"] * len(objectives))], reference))
+    low, span = shared_scale(losses)
+    volumes = [scaled_hypervolume(losses[:count], low, span) for count in range(1, len(losses) + 1)]
     return pd.DataFrame({"trial": ok["number"].to_numpy(int), "hypervolume": np.round(volumes, 4)})
 
 

@@ -92,12 +92,7 @@ def _point(
         "width_multiplier": width,
         "candidate": candidate.to_dict(),
     }
-    policies = [(layer, candidate.policy(layer.name)) for layer in ctx.graph.compressible]
-    unrunnable = [
-        f"{layer.name} w{policy.weight_bits}a{policy.activation_bits}"
-        for layer, policy in policies
-        if not ctx.problem.device.runs(layer.runtime_op, policy.weight_bits, policy.activation_bits)
-    ]
+    unrunnable = ctx.problem.device.unrunnable(ctx.graph, candidate)
     if unrunnable:
         return BaselinePoint(**common, unrunnable=f"{ctx.problem.device.name} does not run {', '.join(unrunnable)}")
     result = evaluate_candidate(ctx, candidate, seed=ctx.config.seed, train=train)
