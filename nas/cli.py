@@ -57,7 +57,14 @@ def _problem_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default="cnn",
-        help="model family (mlp, cnn, dscnn, mobilenet_v1, resnet8) or a spec .json (default: cnn)",
+        help="model family (mlp, cnn, dscnn, mobilenet_v1, resnet8), a spec .json, or your own trained Flax model "
+        "as package.module:factory (a function returning (linen_module, variables) or an nnx module) (default: cnn)",
+    )
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="trained variables for --model package.module:factory: a Flax .msgpack (flax.serialization.to_bytes) "
+        "or an .npz keyed by leaf path (nas.usermodel.source.save_weights); the factory's own variables otherwise",
     )
     parser.add_argument("--width", type=float, default=None, help="width multiplier override for the model")
     parser.add_argument(
@@ -326,8 +333,10 @@ def _config(args: argparse.Namespace):
     objectives = tuple(name.strip() for name in getattr(args, "objectives", "accuracy,latency_ms").split(","))
     steps = getattr(args, "steps", None)
     space = getattr(args, "space", None)
+    model, weights = _model_reference(args)
     return SearchConfig(
-        model=args.model,
+        model=model,
+        weights=weights,
         width_multiplier=args.width,
         dataset=args.dataset,
         space=load_space_file(space) if space else None,
@@ -342,6 +351,25 @@ def _config(args: argparse.Namespace):
         train=TrainConfig(epochs=args.epochs, seed=args.seed),
         finetune=FinetuneConfig() if steps is None else FinetuneConfig(steps=steps),
     )
+
+
+def _model_reference(args: argparse.Namespace) -> tuple[str, str | None]:
+    """``--model`` / ``--weights`` as the config stores them; a user's factory is discovered first (one line)."""
+    if ":" not in args.model and args.weights is None:
+        return args.model, None
+    from nas.api import model_reference
+    from nas.training.data import load_dataset
+
+    dataset = load_dataset(args.dataset, data_dir=args.data_dir)
+    reference = model_reference(args.model, weights=args.weights, dataset=dataset, results_dir=args.results_dir)
+    if reference.discovered is not None:
+        graph = reference.discovered.graph
+        print(
+            f"discovered {args.model}: {len(graph.compressible)} compressible layers, "
+            f"{len(graph.prunable_groups)} prunable channel groups ({reference.model})",
+            file=sys.stderr,
+        )
+    return reference.model, reference.weights
 
 
 def budget_flags() -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -621,7 +649,7 @@ def _run_analyze(args: argparse.Namespace) -> None:
     problem = resolve_problem(_config(args), data_dir=args.data_dir)
     context = build_context(problem, results_dir=args.results_dir)
     moves = diagnose(context)
-    stem = f"{Path(args.model).stem}_{Path(args.dataset).stem}_{args.device}"
+    stem = f"{Path(args.model.replace(':', '.')).stem}_{Path(args.dataset).stem}_{args.device}"
     directory = args.results_dir / "analyze"
     frame = moves_frame(moves)
     write_csv(directory / f"{stem}.csv", frame)

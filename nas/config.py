@@ -50,6 +50,7 @@ class SearchConfig:
     """Everything that determines a study's results (the trial count excepted: it may grow on resume)."""
 
     model: str = "cnn"
+    weights: str | None = None  # a discovered user model's folded weights: its baseline, never retrained
     width_multiplier: float | None = None
     dataset: str = "digits"
     space: dict[str, Any] | None = None
@@ -71,6 +72,8 @@ class SearchConfig:
             raise ConfigError(f"objectives {','.join(self.objectives)} name a term twice")
         if self.objectives[:1] != (ACCURACY,) or not cost_terms(self.objectives):
             raise ConfigError("objectives must start with accuracy and name a cost term, e.g. accuracy,stored_bytes")
+        if self.weights is not None and self.width_multiplier is not None:
+            raise ConfigError("--width applies to the built-in families only, not to a model with its own weights")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"unknown sampler {self.sampler!r}; use one of {', '.join(SAMPLERS)}")
         for name, limit in self.budgets.items():

@@ -86,7 +86,9 @@ def test_figures(config: SearchConfig, paths: StudyPaths, front: pd.DataFrame) -
     problem = resolve_problem(config)
     context = build_model_context(problem)
     front = add_test_accuracy(context, paths, front)
-    baseline = cached_baseline(problem.graph, problem.dataset, config.train, results_dir=paths.results_dir)
+    baseline = cached_baseline(
+        problem.graph, problem.dataset, config.train, results_dir=paths.results_dir, weights=config.weights
+    )
     if baseline is None:
         return front, "per-class audit skipped: the baseline's cache is gone; `nas train` with the study's settings"
     front, audits = audit_front(context, paths, front, baseline.params)

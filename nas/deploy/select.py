@@ -117,7 +117,9 @@ def _evidence(
     """What the card says of the chosen trial beyond its figures: its per-class audit and robustness against the
     uncompressed model, the hashes that identify its inputs, and where its latency comes from."""
     problem = resolve_problem(config)
-    baseline = train_baseline(problem.graph, problem.dataset, config.train, results_dir=paths.results_dir)
+    baseline = train_baseline(
+        problem.graph, problem.dataset, config.train, results_dir=paths.results_dir, weights=config.weights
+    )
     chosen = front[front["number"] == number]
     context = build_model_context(problem)
     _, audits = audit_front(context, paths, chosen, baseline.params)

@@ -148,7 +148,12 @@ def build_context(
 ) -> SearchContext:
     """Trains (or loads) the baseline and compiles the fine-tuning functions."""
     baseline = train_baseline(
-        problem.graph, problem.dataset, problem.config.train, results_dir=results_dir, progress=progress
+        problem.graph,
+        problem.dataset,
+        problem.config.train,
+        results_dir=results_dir,
+        progress=progress,
+        weights=problem.config.weights,
     )
     params: dict[str, Any] = jax.tree_util.tree_map(jnp.asarray, baseline.params)
     trainer = make_trainer(problem.graph, problem.config.finetune)

@@ -2,6 +2,7 @@
 
 The cache lives in ``results/baselines/<hash>/``: the folded float parameters as ``.npz`` and a JSON sidecar
 with the accuracies and the inputs of the hash, so a second search on the same model never retrains it.
+A user's own model brings its weights: then the baseline is those weights, evaluated, and nothing is trained.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from nas.checkpoint import atomic_write_bytes, load_tree, save_tree
 from nas.compress.compression import build_compression
 from nas.compress.models import SpecNet, fold_batchnorm, init_variables
 from nas.config import FinetuneConfig, TrainConfig
+from nas.errors import ConfigError
 from nas.paths import baseline_dir
 from nas.training.data import Dataset
 from nas.training.evaluate import evaluate
@@ -42,17 +44,27 @@ class Baseline:
     from_cache: bool
 
 
-def baseline_key(graph: ModelGraph, dataset: Dataset, config: TrainConfig) -> str:
-    """Content hash identifying a baseline: spec, data arrays, seed and hyper-parameters."""
+def baseline_key(graph: ModelGraph, dataset: Dataset, config: TrainConfig, weights: str | None = None) -> str:
+    """Content hash identifying a baseline: spec, data arrays, and the training settings or the given weights."""
+    source: Any = asdict(config) if weights is None else _file_digest(Path(weights))
     identity = json.dumps(
-        {"spec": graph.spec.to_json(), "data": dataset.fingerprint(), "train": asdict(config)}, sort_keys=True
+        {"spec": graph.spec.to_json(), "data": dataset.fingerprint(), "train": source}, sort_keys=True
     )
     return hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
-def cached_baseline(graph: ModelGraph, dataset: Dataset, config: TrainConfig, *, results_dir: Path) -> Baseline | None:
+def _file_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise ConfigError(f"the model's weights file {str(path)!r} is gone; rerun `nas search` with --model") from None
+
+
+def cached_baseline(
+    graph: ModelGraph, dataset: Dataset, config: TrainConfig, *, results_dir: Path, weights: str | None = None
+) -> Baseline | None:
     """The baseline these inputs trained before, or None when its cache is gone (nothing is trained)."""
-    cache_dir = baseline_dir(results_dir, baseline_key(graph, dataset, config))
+    cache_dir = baseline_dir(results_dir, baseline_key(graph, dataset, config, weights))
     if not ((cache_dir / "meta.json").exists() and (cache_dir / "params.npz").exists()):
         return None
     meta = json.loads((cache_dir / "meta.json").read_text())
@@ -72,15 +84,21 @@ def train_baseline(
     *,
     results_dir: Path,
     progress: Callable[[int, int], None] | None = None,
+    weights: str | None = None,
 ) -> Baseline:
-    """Returns the cached baseline for these inputs, training (and caching) it first if needed."""
-    cached = cached_baseline(graph, dataset, config, results_dir=results_dir)
+    """Returns the cached baseline for these inputs, training (and caching) it first if needed.
+
+    With ``weights`` (folded params saved by ``save_tree``, as a discovered user model stores them) the
+    baseline is those weights: they are evaluated, never trained.
+    """
+    cached = cached_baseline(graph, dataset, config, results_dir=results_dir, weights=weights)
     if cached is not None:
         return cached
-    cache_dir = baseline_dir(results_dir, baseline_key(graph, dataset, config))
+    cache_dir = baseline_dir(results_dir, baseline_key(graph, dataset, config, weights))
     start = time.perf_counter()
-    variables = _fit(graph, dataset, config, progress)
-    params = fold_batchnorm(graph, variables)
+    params = (
+        fold_batchnorm(graph, _fit(graph, dataset, config, progress)) if weights is None else load_tree(Path(weights))
+    )
     trainer = make_trainer(graph, FinetuneConfig(steps=0))
     identity = build_compression(graph, params, Candidate.uncompressed(graph))
     val = evaluate(trainer, params, identity, dataset.x_val, dataset.y_val).accuracy
@@ -89,7 +107,8 @@ def train_baseline(
     meta = {
         "model": graph.spec.name,
         "dataset": dataset.name,
-        "train_config": asdict(config),
+        "train_config": asdict(config) if weights is None else None,
+        "weights": weights,
         "val_accuracy": val,
         "test_accuracy": test,
         "train_seconds": round(time.perf_counter() - start, 2),

@@ -1,0 +1,215 @@
+"""Graph discovery on networks written as users write them, checked against hand counts, and on every
+built-in family against the graph its JSON spec gives."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nas.compress.models import SpecNet, init_variables
+from nas.errors import ConfigError
+from nas.usermodel.discover import discover
+from nas.usermodel.source import save_weights, user_model, with_weights
+from nas.usermodel.store import store_model
+from search_spaces.graph import ModelGraph, analyze
+from search_spaces.spec import available_models, load_model_spec
+from tests import usermodels
+
+EXAMPLES = np.random.default_rng(0).random((16, 8, 8, 1), np.float32)
+
+
+def _with_random_statistics(variables, seed: int = 1):
+    """BatchNorm statistics far from (0, 1), so folding them is actually tested."""
+    rng = np.random.default_rng(seed)
+    stats = jax.tree_util.tree_map(
+        lambda a: jnp.asarray(rng.uniform(0.5, 2.0, a.shape), jnp.float32), variables.get("batch_stats", {})
+    )
+    return {**variables, "batch_stats": stats}
+
+
+def _discover(model, variables=None, examples=EXAMPLES):
+    source = user_model(model, variables)
+    return discover(source.forward, source.variables, examples, name=source.name)
+
+
+def _structure(graph: ModelGraph) -> list[tuple]:
+    """The graph without the names of its shape operations: inputs by position, groups, shapes, knobs."""
+    position = {"input": -1, **{layer.name: i for i, layer in enumerate(graph.layers)}}
+    nodes = {node.name: node for node in graph.spec.nodes}
+    return [
+        (
+            layer.op,
+            tuple(position[i] for i in layer.inputs),
+            layer.input_shape,
+            layer.output_shape,
+            layer.kernel,
+            layer.stride,
+            layer.groups,
+            layer.out_group,
+            layer.in_group,
+            layer.in_repeat,
+            nodes[layer.name].act,
+            nodes[layer.name].bn,
+            layer.name if layer.op in ("conv", "dwconv", "dense") else "",
+        )
+        for layer in graph.layers
+    ] + [(graph.group_sizes, graph.prunable_groups)]
+
+
+def test_linen_resnet_matches_its_hand_count():
+    model, variables = usermodels.linen_resnet()
+    found = _discover(model, _with_random_statistics(variables))
+    graph = found.graph
+    assert [(la.name, la.op) for la in graph.layers] == [
+        ("stem", "conv"),
+        ("block_conv_a", "conv"),
+        ("block_conv_b", "conv"),
+        ("add", "add"),
+        ("max_pool", "max_pool"),
+        ("down", "conv"),
+        ("global_avg_pool", "global_avg_pool"),
+        ("head", "dense"),
+    ]
+    nodes = {node.name: node for node in found.spec.nodes}
+    assert [nodes[n].bn for n in ("stem", "block_conv_a", "block_conv_b", "down", "head")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert [nodes[n].act for n in ("stem", "block_conv_a", "block_conv_b", "add", "down")] == [
+        "relu",
+        "relu",
+        None,
+        "relu",
+        "relu",
+    ]
+    assert graph.layer("add").inputs == ("stem", "block_conv_b")
+    # Five channel groups: the input; stem, block_conv_b and the add tied by the residual; block_conv_a;
+    # down; the logits. The residual group is pruned through its first producer, the stem.
+    group = graph.layer("stem").out_group
+    assert graph.layer("block_conv_b").out_group == group == graph.layer("max_pool").out_group
+    assert len(graph.group_sizes) == 5
+    assert {graph.leader_of(g) for g in graph.prunable_groups} == {"stem", "block_conv_a", "down"}
+    assert found.parity_error < 1e-5
+
+
+def test_nnx_mlp_matches_its_hand_count():
+    found = _discover(usermodels.nnx_mlp())
+    graph = found.graph
+    assert [(la.name, la.op, la.output_shape) for la in graph.layers] == [
+        ("flatten", "flatten", (64,)),
+        ("hidden1", "dense", (48,)),
+        ("hidden2", "dense", (24,)),
+        ("head", "dense", (10,)),
+    ]
+    assert {graph.leader_of(g) for g in graph.prunable_groups} == {"hidden1", "hidden2"}
+    assert found.parity_error < 1e-5
+
+
+def test_nnx_discovery_leaves_the_users_module_as_it_was():
+    model = usermodels.nnx_mlp()
+    before = np.asarray(model.hidden1.kernel[...]).copy()
+    _discover(model)
+    assert np.array_equal(np.asarray(model.hidden1.kernel[...]), before)
+
+
+@pytest.mark.parametrize("family", available_models())
+def test_every_family_is_discovered_as_its_spec_describes_it(family):
+    shape = (32, 32, 3) if family == "mobilenet_v1" else (8, 8, 1)
+    expected = analyze(load_model_spec(family), shape, 10)
+    net = SpecNet(graph=expected)
+    variables = _with_random_statistics(init_variables(expected, 0))
+    examples = np.random.default_rng(0).random((8, *shape), np.float32)
+    found = discover(lambda v, x: net.apply(v, x), variables, examples)
+    assert _structure(found.graph) == _structure(expected)
+    assert found.parity_error < 1e-5
+
+
+def test_a_function_with_hand_written_affine_steps_and_clip_is_folded_exactly():
+    """``x @ W.T``, a subtracted mean, a division and a clip(0, 6) written with jnp, not flax layers."""
+    rng = np.random.default_rng(2)
+    variables = {
+        "w1": rng.normal(size=(16, 64)).astype(np.float32),  # (out, in): used transposed
+        "mean": rng.normal(size=(16,)).astype(np.float32),
+        "std": rng.uniform(0.5, 2, size=(16,)).astype(np.float32),
+        "w2": rng.normal(size=(16, 10)).astype(np.float32),
+    }
+
+    def forward(v, x):
+        h = x.reshape((x.shape[0], -1)) @ v["w1"].T
+        h = jnp.clip((h - v["mean"]) / v["std"], 0.0, 6.0)
+        return h @ v["w2"]
+
+    found = _discover(forward, variables)
+    nodes = {node.name: node for node in found.spec.nodes}
+    assert [n.op for n in found.spec.nodes] == ["flatten", "dense", "dense"]
+    first = found.spec.nodes[1]
+    assert (nodes[first.name].act, nodes[first.name].bn) == ("relu6", True)
+    folded = found.params[first.name]
+    np.testing.assert_allclose(folded["kernel"], (variables["w1"] / variables["std"][:, None]).T, rtol=1e-6)
+    np.testing.assert_allclose(folded["bias"], -variables["mean"] / variables["std"], rtol=1e-6)
+    assert found.parity_error < 1e-5
+
+
+def test_a_layer_norm_is_refused_naming_its_module():
+    model = usermodels.LinenWithLayerNorm()
+    variables = model.init(jax.random.key(0), EXAMPLES[:1])
+    with pytest.raises(ConfigError, match="in module LinenWithLayerNorm/norm"):
+        _discover(model, variables)
+
+
+def test_a_model_that_ends_in_softmax_is_refused():
+    class Softmaxed(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return jax.nn.softmax(nn.Dense(10)(x.reshape((x.shape[0], -1))))
+
+    model = Softmaxed()
+    with pytest.raises(ConfigError, match="cannot be searched"):
+        _discover(model, model.init(jax.random.key(0), EXAMPLES[:1]))
+
+
+def test_weights_files_round_trip_and_mismatches_are_named(tmp_path):
+    model, variables = usermodels.linen_resnet()
+    trained = _with_random_statistics(variables, seed=3)
+    path = tmp_path / "weights.npz"
+    save_weights(path, trained)
+    loaded = with_weights(user_model(model, variables), path)
+    for a, b in zip(jax.tree_util.tree_leaves(loaded.variables), jax.tree_util.tree_leaves(trained), strict=True):
+        np.testing.assert_array_equal(a, b)
+    from flax import serialization
+
+    msgpack = tmp_path / "weights.msgpack"
+    msgpack.write_bytes(serialization.to_bytes(trained))
+    again = with_weights(user_model(model, variables), msgpack)
+    assert np.array_equal(
+        again.variables["batch_stats"]["stem_bn"]["mean"], np.asarray(trained["batch_stats"]["stem_bn"]["mean"])
+    )
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    arrays["params/head/kernel"] = arrays["params/head/kernel"][:, :5]
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ConfigError, match=r"params/head/kernel has shape \(16, 5\)"):
+        with_weights(user_model(model, variables), tmp_path / "bad.npz")
+    del arrays["params/head/bias"]
+    np.savez(tmp_path / "missing.npz", **{k: v for k, v in arrays.items() if k != "params/head/kernel"})
+    with pytest.raises(ConfigError, match="lacks params/head/bias"):
+        with_weights(user_model(model, variables), tmp_path / "missing.npz")
+
+
+def test_a_stored_model_reloads_as_the_same_graph_and_is_addressed_by_content(tmp_path):
+    model, variables = usermodels.linen_resnet()
+    source = user_model(model, _with_random_statistics(variables))
+    found = discover(source.forward, source.variables, EXAMPLES, name=source.name)
+    stored = store_model(found, source, origin="test", results_dir=tmp_path)
+    reloaded = analyze(load_model_spec(str(stored.spec_path)), found.graph.input_shape, found.graph.num_classes)
+    assert _structure(reloaded) == _structure(found.graph)
+    assert store_model(found, source, origin="test", results_dir=tmp_path) == stored
+    other = user_model(model, _with_random_statistics(variables, seed=9))
+    changed = discover(other.forward, other.variables, EXAMPLES, name=other.name)
+    assert store_model(changed, other, origin="test", results_dir=tmp_path).spec_path != stored.spec_path

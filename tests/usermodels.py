@@ -1,0 +1,132 @@
+"""Networks written the way a user writes them (not from the project's families), with a user's training loop.
+
+Factories (``linen_resnet``, ``nnx_mlp``) return a model with freshly initialized weights, for
+``nas search --model tests.usermodels:linen_resnet --weights FILE``; ``train_*`` fit them on digits.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+INPUT_SHAPE = (8, 8, 1)
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convs with BatchNorm and an identity shortcut."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x, train: bool):
+        y = nn.Conv(self.features, (3, 3), use_bias=False, name="conv_a")(x)
+        y = nn.relu(nn.BatchNorm(use_running_average=not train, name="bn_a")(y))
+        y = nn.Conv(self.features, (3, 3), use_bias=False, name="conv_b")(y)
+        y = nn.BatchNorm(use_running_average=not train, name="bn_b")(y)
+        return nn.relu(x + y)
+
+
+class LinenResNet(nn.Module):
+    """Stem conv + BatchNorm, one residual block, max pool, a strided conv, global mean, dense head."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.Conv(12, (3, 3), use_bias=False, name="stem")(x)
+        x = nn.relu(nn.BatchNorm(use_running_average=not train, name="stem_bn")(x))
+        x = ResidualBlock(12, name="block")(x, train)
+        x = nn.max_pool(x, (2, 2), (2, 2))
+        x = nn.relu(nn.Conv(16, (3, 3), strides=(2, 2), name="down")(x))
+        x = jnp.mean(x, axis=(1, 2))
+        return nn.Dense(10, name="head")(x)
+
+
+class LinenWithLayerNorm(nn.Module):
+    """A conv, then a LayerNorm over channels (which the search cannot fold), then a dense head."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.relu(nn.Conv(8, (3, 3), name="conv")(x))
+        x = nn.LayerNorm(name="norm")(x)
+        x = x.reshape((x.shape[0], -1))
+        return nn.Dense(10, name="head")(x)
+
+
+class NnxMLP(nnx.Module):
+    """Flatten, two hidden layers with relu, a linear head."""
+
+    def __init__(self, rngs: nnx.Rngs):
+        self.hidden1 = nnx.Linear(64, 48, rngs=rngs)
+        self.hidden2 = nnx.Linear(48, 24, rngs=rngs)
+        self.head = nnx.Linear(24, 10, rngs=rngs)
+
+    def __call__(self, x):
+        x = x.reshape((x.shape[0], -1))
+        x = nnx.relu(self.hidden1(x))
+        x = nnx.relu(self.hidden2(x))
+        return self.head(x)
+
+
+def linen_resnet():
+    """Factory: the linen network and freshly initialized variables."""
+    model = LinenResNet()
+    return model, model.init(jax.random.key(0), jnp.zeros((1, *INPUT_SHAPE)))
+
+
+def nnx_mlp():
+    """Factory: the nnx network (its weights live in the module)."""
+    return NnxMLP(nnx.Rngs(0))
+
+
+def train_linen(model: nn.Module, variables, x: np.ndarray, y: np.ndarray, *, steps: int = 300):
+    """A user's training loop: adam, batch statistics updated in train mode."""
+    optimizer = optax.adam(3e-3)
+    params, stats = variables["params"], variables.get("batch_stats", {})
+    state = optimizer.init(params)
+
+    @jax.jit
+    def step(params, stats, state, xb, yb):
+        def loss(p):
+            logits, updated = model.apply({"params": p, "batch_stats": stats}, xb, train=True, mutable=["batch_stats"])
+            return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean(), updated["batch_stats"]
+
+        (_, stats), grads = jax.value_and_grad(loss, has_aux=True)(params)
+        updates, state = optimizer.update(grads, state)
+        return optax.apply_updates(params, updates), stats, state
+
+    for xb, yb in _batches(x, y, steps):
+        params, stats, state = step(params, stats, state, xb, yb)
+    return {"params": params, "batch_stats": stats} if stats else {"params": params}
+
+
+def train_nnx(model: nnx.Module, x: np.ndarray, y: np.ndarray, *, steps: int = 300) -> nnx.Module:
+    """A user's nnx training loop."""
+    optimizer = nnx.Optimizer(model, optax.adam(3e-3), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, optimizer, xb, yb):
+        def loss(m):
+            return optax.softmax_cross_entropy_with_integer_labels(m(xb), yb).mean()
+
+        grads = nnx.grad(loss)(model)
+        optimizer.update(model, grads)
+
+    for xb, yb in _batches(x, y, steps):
+        step(model, optimizer, xb, yb)
+    return model
+
+
+def _batches(x: np.ndarray, y: np.ndarray, steps: int, size: int = 64):
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        index = rng.integers(0, len(x), size)
+        yield jnp.asarray(x[index]), jnp.asarray(y[index])
+
+
+def linen_with_layer_norm():
+    """Factory: a network with a LayerNorm, which discovery cannot fold."""
+    model = LinenWithLayerNorm()
+    return model, model.init(jax.random.key(0), jnp.zeros((1, *INPUT_SHAPE)))
