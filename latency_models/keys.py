@@ -2,18 +2,24 @@
 layers (where the export inserts QUANTIZE, DEQUANTIZE or an int8 <-> int16 requantize).
 
 The rules follow the exporter: a compressible layer runs at its own activation bits; a pool, flatten or add
-runs at the bits of the tensor it reads; the model's input is float, and its output keeps the last layer's
-bits (an integer model returns integer logits).
+runs at the bits of the tensor it reads; a float region of a user's model runs in float; the model's input is
+float, and its output keeps the last layer's bits (an integer model returns integer logits).
+
+A float region has no op of its own in any table: its key is a *proxy*, a float dense layer with the
+region's multiply-accumulates and output size, and its latency is labelled analytic
+(``latency_models.layered``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from latency_models.size import kept_channel_counts
 from latency_models.table import LayerKey
 from search_spaces.graph import LayerSpec, ModelGraph
 from search_spaces.space import Candidate
+from search_spaces.spec import FLOAT_OP
 
 COMPRESSIBLE = ("conv", "dwconv", "dense")
 
@@ -43,8 +49,12 @@ def node_bits(graph: ModelGraph, candidate: Candidate) -> dict[str, int]:
     """Activation bits of every node's output (``input``: 32)."""
     bits = {"input": 32}
     for layer in graph.layers:
-        own = layer.op in COMPRESSIBLE
-        bits[layer.name] = candidate.policy(layer.name).activation_bits if own else bits[layer.inputs[0]]
+        if layer.op == FLOAT_OP:
+            bits[layer.name] = 32
+        elif layer.op in COMPRESSIBLE:
+            bits[layer.name] = candidate.policy(layer.name).activation_bits
+        else:
+            bits[layer.name] = bits[layer.inputs[0]]
     return bits
 
 
@@ -55,6 +65,9 @@ def layer_keys(graph: ModelGraph, candidate: Candidate) -> list[tuple[LayerSpec,
     bits = node_bits(graph, candidate)
     keys = []
     for layer in graph.layers:
+        if layer.op == FLOAT_OP:
+            keys.append((layer, float_region_proxy(graph, layer)))
+            continue
         in_channels = counts[layer.in_group] * (layer.in_repeat if layer.op == "dense" else 1)
         out_channels = counts[layer.out_group] if layer.op != "flatten" else 0
         h, w = (layer.input_shape[0], layer.input_shape[1]) if len(layer.input_shape) == 3 else (1, 1)
@@ -80,6 +93,24 @@ def layer_keys(graph: ModelGraph, candidate: Candidate) -> list[tuple[LayerSpec,
             )
         )
     return keys
+
+
+def float_region_proxy(graph: ModelGraph, layer: LayerSpec) -> LayerKey:
+    """The float dense layer a float region is costed as: the region's MACs, its output size."""
+    outputs = math.prod(layer.output_shape)
+    macs = next(node.macs for node in graph.spec.nodes if node.name == layer.name)
+    return LayerKey(
+        op="dense",
+        height=1,
+        width=1,
+        in_channels=max(1, -(-macs // outputs)),
+        out_channels=outputs,
+        kernel=1,
+        stride=1,
+        act="",
+        weight_bits=32,
+        activation_bits=32,
+    )
 
 
 def boundaries(graph: ModelGraph, candidate: Candidate) -> list[Boundary]:

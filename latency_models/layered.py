@@ -22,6 +22,17 @@ from latency_models.table import LayerKey
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
 
+FLOAT_REGION_GROUP = "float region"
+
+
+def _as_float_region(part: LayerCost) -> LayerCost:
+    return replace(
+        part,
+        latency_ms=replace(part.latency_ms, provenance="analytic"),
+        note=f"float region, costed as a float dense layer of its MACs ({part.note})",
+        group=FLOAT_REGION_GROUP,
+    )
+
 
 def arithmetic(key: LayerKey) -> str:
     """The arithmetic an op runs in: integer activations decide it."""
@@ -101,9 +112,17 @@ class LayeredCostModel(CostModel):
         )
 
     def raw_parts(self, graph: ModelGraph, candidate: Candidate) -> list[LayerCost]:
-        """The uncalibrated latency parts: invoke overhead, every layer's op, every precision boundary."""
+        """The uncalibrated latency parts: invoke overhead, every layer's op, every precision boundary.
+
+        A float region is costed through its proxy key (``latency_models.keys.float_region_proxy``): a
+        stand-in, not a measurement or fit of the region, so its part is analytic whatever the table holds.
+        """
         named = [(layer.name, key) for layer, key in layer_keys(graph, candidate)]
-        return self.parts_of_keys(named, boundaries(graph, candidate))
+        regions = {layer.name for layer in graph.float_regions}
+        return [
+            _as_float_region(part) if part.name in regions else part
+            for part in self.parts_of_keys(named, boundaries(graph, candidate))
+        ]
 
     def parts_of_keys(self, layers: Sequence[tuple[str, LayerKey]], edges: Sequence[Boundary]) -> list[LayerCost]:
         """Uncalibrated parts of named layer keys and precision boundaries (a candidate's, or a file's)."""
@@ -127,7 +146,11 @@ class LayeredCostModel(CostModel):
         # Fitted to measurements of the device, whatever the prior was (a table, or specifications alone).
         scaled = [
             replace(
-                part, latency_ms=replace(part.latency_ms.scaled(calibration.scale_of(part.group)), provenance="fitted")
+                part,
+                latency_ms=replace(
+                    part.latency_ms.scaled(calibration.scale_of(part.group)),
+                    provenance="fitted" if part.group != FLOAT_REGION_GROUP else "analytic",
+                ),
             )
             for part in parts
         ]

@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from latency_models.cost import Figure
+from latency_models.cost import Figure, Provenance
 from latency_models.errors import CostModelError
 from latency_models.keys import boundaries, elements, layer_keys
 from latency_models.predictor import output_size
@@ -172,8 +172,10 @@ def ram_bytes(graph: ModelGraph, candidate: Candidate) -> int:
 
 
 def ram_figure(graph: ModelGraph, candidate: Candidate) -> Figure:
-    """``ram_bytes`` as a cost figure (exact: computed from the candidate by the runtime's own layout rules)."""
-    return Figure(value=float(ram_bytes(graph, candidate)), provenance="exact")
+    """``ram_bytes`` as a cost figure: exact (the runtime's own layout rules), except that a float region's
+    inner tensors are not known, only its output, which makes the figure analytic."""
+    provenance: Provenance = "analytic" if graph.float_regions else "exact"
+    return Figure(value=float(ram_bytes(graph, candidate)), provenance=provenance)
 
 
 OVERHEAD_PATH = Path(__file__).resolve().parent / "flatbuffer_overhead.json"

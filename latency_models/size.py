@@ -6,8 +6,9 @@ Stored bytes per compressible layer (TFLite conventions):
 - bias: int32 with int8 activations, int64 with int16 activations, float16 with float16 weights, else float32;
 - per-channel quantization parameters of integer tensors: a float32 scale and an int64 zero point per channel,
   for the weights and, with integer activations, for the bias.
-Not counted: the graph structure, tensor names and activation quantization parameters, a fixed overhead that
-the export measures. Provenance of every figure here: computed exactly from the candidate ("exact").
+Float regions of a user's model store their float32 weights unchanged. Not counted: the graph structure,
+tensor names and activation quantization parameters, a fixed overhead that the export measures. Provenance
+of every figure here: computed exactly from the candidate ("exact").
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from search_spaces.graph import LayerSpec, ModelGraph
 from search_spaces.space import Candidate, LayerPolicy, kept_count
+from search_spaces.spec import FLOAT_OP
 
 QPARAM_BYTES_PER_CHANNEL = 4 + 8  # float32 scale + int64 zero point
 
@@ -95,7 +97,12 @@ def layer_sizes(graph: ModelGraph, candidate: Candidate) -> tuple[LayerSize, ...
 
 def stored_bytes(graph: ModelGraph, candidate: Candidate) -> int:
     """Bytes of constants the exported file stores for ``candidate`` (exact, known before training)."""
-    return sum(size.total_bytes for size in layer_sizes(graph, candidate))
+    return sum(size.total_bytes for size in layer_sizes(graph, candidate)) + float_region_bytes(graph)
+
+
+def float_region_bytes(graph: ModelGraph) -> int:
+    """The float32 weights of the graph's float regions (the same for every candidate)."""
+    return 4 * sum(node.float_weights for node in graph.spec.nodes if node.op == FLOAT_OP)
 
 
 def entropy_bits(symbols: np.ndarray) -> float:
@@ -114,7 +121,7 @@ def compressed_bytes(graph: ModelGraph, candidate: Candidate, codes: dict[str, n
     raw bit patterns for float16/float32), zeros of unstructured sparsity included: that is where sparsity
     saves download and storage bytes even though the file stores them densely.
     """
-    total = 0
+    total = float_region_bytes(graph)
     for size in layer_sizes(graph, candidate):
         coded = math.ceil(entropy_bits(codes[size.name]) / 8)
         total += min(coded, size.weight_bytes) + size.bias_bytes + size.qparam_bytes

@@ -3,7 +3,9 @@
 Channel pruning must stay consistent: a depthwise conv, BatchNorm or pooling keeps the channels of its input,
 and a residual add forces its inputs to keep the same channels. Tensors whose channel axis must share one
 mask form a *group*; each group that is neither the model input nor the model output can be pruned, and its
-keep ratio is searched under the name of its first conv/dense producer (the group's *leader*).
+keep ratio is searched under the name of its first conv/dense producer (the group's *leader*). A float
+region (a part of a user's model the search cannot compress) fixes the groups it reads and writes: its
+traced function expects every channel.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from search_spaces.errors import SpecError
-from search_spaces.spec import ModelSpec, NodeSpec
+from search_spaces.spec import FLOAT_OP, ModelSpec, NodeSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +78,11 @@ class ModelGraph:
     group_leaders: tuple[str | None, ...]
 
     @property
+    def float_regions(self) -> tuple[LayerSpec, ...]:
+        """The regions of a user's model that stay float, in execution order."""
+        return tuple(layer for layer in self.layers if layer.op == FLOAT_OP)
+
+    @property
     def compressible(self) -> tuple[LayerSpec, ...]:
         """The conv, depthwise-conv and dense layers, in execution order."""
         return tuple(layer for layer in self.layers if layer.op in ("conv", "dwconv", "dense"))
@@ -109,9 +116,9 @@ def analyze(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> 
         if node.op == "flatten":
             repeat_of[node.name] = in_repeat * math.prod(in_shape[:-1])
         else:
-            repeat_of[node.name] = 1 if node.op in ("conv", "dense") else in_repeat
+            repeat_of[node.name] = 1 if node.op in ("conv", "dense", FLOAT_OP) else in_repeat
         in_group = group_of[node.inputs[0]]
-        if node.op in ("conv", "dense"):
+        if node.op in ("conv", "dense", FLOAT_OP):
             group_of[node.name] = union.new()
         elif node.op == "flatten":
             group_of[node.name] = in_group  # the dense that follows tiles the channel mask (in_repeat)
@@ -121,10 +128,14 @@ def analyze(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> 
                 union.merge(in_group, group_of[other])
         shapes[node.name] = out_shape
         partial.append((node, in_shape, out_shape, in_group, in_repeat))
-    return _assemble(spec, input_shape, num_classes, partial, union, group_of, input_group)
+    fixed = [input_group]
+    for node in spec.nodes:
+        if node.op == FLOAT_OP:
+            fixed += [group_of[name] for name in (*node.inputs, node.name)]
+    return _assemble(spec, input_shape, num_classes, partial, union, group_of, fixed)
 
 
-def _assemble(spec, input_shape, num_classes, partial, union, group_of, input_group) -> ModelGraph:
+def _assemble(spec, input_shape, num_classes, partial, union, group_of, fixed_raw) -> ModelGraph:
     canonical: dict[int, int] = {}
 
     def gid(raw: int) -> int:
@@ -140,7 +151,7 @@ def _assemble(spec, input_shape, num_classes, partial, union, group_of, input_gr
                 inputs=node.inputs,
                 input_shape=in_shape,
                 output_shape=out_shape,
-                kernel=node.kernel if node.op in ("conv", "dwconv") else node.window,
+                kernel=node.kernel if node.op in ("conv", "dwconv") else (1, 1) if node.op == FLOAT_OP else node.window,
                 stride=node.stride,
                 groups=groups,
                 out_group=gid(group_of[node.name]),
@@ -149,14 +160,14 @@ def _assemble(spec, input_shape, num_classes, partial, union, group_of, input_gr
             )
         )
     sizes = [0] * len(canonical)
-    sizes[gid(input_group)] = input_shape[-1]
+    sizes[gid(group_of["input"])] = input_shape[-1]
     leaders: list[str | None] = [None] * len(canonical)
     for layer in layers:
         if layer.op != "flatten":  # a flattened tensor's last axis is not the group's channel axis
             sizes[layer.out_group] = layer.output_shape[-1]
         if layer.op in ("conv", "dense") and leaders[layer.out_group] is None:
             leaders[layer.out_group] = layer.name
-    fixed = {gid(input_group), layers[-1].out_group}
+    fixed = {gid(raw) for raw in fixed_raw} | {layers[-1].out_group}
     prunable = frozenset(g for g in range(len(canonical)) if g not in fixed and leaders[g] is not None)
     return ModelGraph(
         spec=spec,
@@ -171,6 +182,8 @@ def _assemble(spec, input_shape, num_classes, partial, union, group_of, input_gr
 
 def _output_shape(node: NodeSpec, in_shapes: list[tuple[int, ...]], num_classes: int) -> tuple[int, ...]:
     shape = in_shapes[0]
+    if node.op == FLOAT_OP:
+        return node.shape
     if node.op == "dense":
         return (node.features or num_classes,)
     if node.op == "flatten":

@@ -17,8 +17,10 @@ from search_spaces.errors import SpecError
 MODELS_DIR = Path(__file__).parent / "models"
 COMPRESSIBLE_OPS = ("conv", "dwconv", "dense")
 SHAPE_OPS = ("flatten", "global_avg_pool", "avg_pool", "max_pool", "add")
+FLOAT_OP = "float"  # a region of a user's model the search cannot compress: it runs as traced, in float
 ACTIVATIONS = (None, "relu", "relu6")
 _NODE_KEYS = {"name", "op", "inputs", "features", "kernel", "stride", "padding", "bn", "act", "window"}
+_FLOAT_KEYS = {"shape", "function", "reason", "macs", "float_weights"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,12 +37,23 @@ class NodeSpec:
     bn: bool = False
     act: str | None = None
     window: tuple[int, int] = (2, 2)
+    # A float region only: its output shape (no batch axis), the digest of its traced function, why it stays
+    # float, its multiply-accumulates (elementwise steps count one each) and its float weights.
+    shape: tuple[int, ...] = ()
+    function: str = ""
+    reason: str = ""
+    macs: int = 0
+    float_weights: int = 0
 
     def __post_init__(self) -> None:
-        if self.op not in COMPRESSIBLE_OPS + SHAPE_OPS:
+        if self.op not in (*COMPRESSIBLE_OPS, *SHAPE_OPS, FLOAT_OP):
             raise SpecError(
                 f"node {self.name!r}: unknown op {self.op!r}; use one of {', '.join(COMPRESSIBLE_OPS + SHAPE_OPS)}"
             )
+        if self.op == FLOAT_OP:
+            if not self.shape or not self.function or not self.inputs or min(self.shape) < 1:
+                raise SpecError(f"node {self.name!r}: a float region needs inputs, an output shape and a function")
+            return
         if self.act not in ACTIVATIONS:
             raise SpecError(f"node {self.name!r}: unknown act {self.act!r}; use relu, relu6 or leave it out")
         if self.padding not in ("SAME", "VALID"):
@@ -145,6 +158,8 @@ def spec_from_dict(raw: dict[str, Any]) -> ModelSpec:
 def _node_from_dict(item: dict[str, Any], previous: str, width: float) -> NodeSpec:
     if not isinstance(item, dict) or "name" not in item or "op" not in item:
         raise SpecError(f"every node needs a 'name' and an 'op'; got {item!r}")
+    if item["op"] == FLOAT_OP:
+        return _float_node_from_dict(item, previous)
     unknown = set(item) - _NODE_KEYS
     if unknown:
         raise SpecError(f"node {item['name']!r}: unknown keys {sorted(unknown)}; allowed: {sorted(_NODE_KEYS)}")
@@ -171,6 +186,28 @@ def _node_from_dict(item: dict[str, Any], previous: str, width: float) -> NodeSp
     )
 
 
+def _float_node_from_dict(item: dict[str, Any], previous: str) -> NodeSpec:
+    unknown = set(item) - {"name", "op", "inputs"} - _FLOAT_KEYS
+    if unknown:
+        raise SpecError(f"node {item['name']!r}: unknown keys {sorted(unknown)} for a float region")
+    shape = item.get("shape")
+    if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 1 for s in shape):
+        raise SpecError(f"node {item['name']!r}: a float region's shape must be a list of positive integers")
+    counts = [item.get(key, 0) for key in ("macs", "float_weights")]
+    if not all(isinstance(c, int) and c >= 0 for c in counts):
+        raise SpecError(f"node {item['name']!r}: macs and float_weights must be non-negative integers")
+    return NodeSpec(
+        name=str(item["name"]),
+        op=FLOAT_OP,
+        inputs=tuple(item.get("inputs", [previous])),
+        shape=tuple(shape),
+        function=str(item.get("function", "")),
+        reason=str(item.get("reason", "")),
+        macs=counts[0],
+        float_weights=counts[1],
+    )
+
+
 def _pair(item: dict[str, Any], key: str, default: int) -> tuple[int, int]:
     value = item.get(key, default)
     pair = (value, value) if isinstance(value, int) else tuple(value)
@@ -181,7 +218,9 @@ def _pair(item: dict[str, Any], key: str, default: int) -> tuple[int, int]:
 
 def _spec_to_dict(spec: ModelSpec) -> dict[str, Any]:
     nodes = [
-        {
+        _float_node_to_dict(n)
+        if n.op == FLOAT_OP
+        else {
             "name": n.name,
             "op": n.op,
             "inputs": list(n.inputs),
@@ -197,3 +236,16 @@ def _spec_to_dict(spec: ModelSpec) -> dict[str, Any]:
     ]
     # Channel counts already carry the width multiplier, so it is not part of the identity.
     return {"name": spec.name, "nodes": nodes, "rules": list(spec.rules)}
+
+
+def _float_node_to_dict(node: NodeSpec) -> dict[str, Any]:
+    return {
+        "name": node.name,
+        "op": node.op,
+        "inputs": list(node.inputs),
+        "shape": list(node.shape),
+        "function": node.function,
+        "reason": node.reason,
+        "macs": node.macs,
+        "float_weights": node.float_weights,
+    }

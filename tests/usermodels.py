@@ -45,11 +45,12 @@ class LinenResNet(nn.Module):
 
 
 class LinenWithLayerNorm(nn.Module):
-    """A conv, then a LayerNorm over channels (which the search cannot fold), then a dense head."""
+    """Two convs, then a LayerNorm over channels (which the search cannot fold), then a dense head."""
 
     @nn.compact
     def __call__(self, x):
-        x = nn.relu(nn.Conv(8, (3, 3), name="conv")(x))
+        x = nn.relu(nn.Conv(8, (3, 3), name="conv_a")(x))
+        x = nn.relu(nn.Conv(8, (3, 3), name="conv_b")(x))
         x = nn.LayerNorm(name="norm")(x)
         x = x.reshape((x.shape[0], -1))
         return nn.Dense(10, name="head")(x)
@@ -82,16 +83,22 @@ def nnx_mlp():
 
 
 def train_linen(model: nn.Module, variables, x: np.ndarray, y: np.ndarray, *, steps: int = 300):
-    """A user's training loop: adam, batch statistics updated in train mode."""
+    """A user's training loop: adam; batch statistics updated in train mode when the model has them."""
     optimizer = optax.adam(3e-3)
-    params, stats = variables["params"], variables.get("batch_stats", {})
+    params, stats = variables["params"], variables.get("batch_stats")
     state = optimizer.init(params)
+
+    def logits_and_stats(p, stats, xb):
+        if stats is None:
+            return model.apply({"params": p}, xb), None
+        logits, updated = model.apply({"params": p, "batch_stats": stats}, xb, train=True, mutable=["batch_stats"])
+        return logits, updated["batch_stats"]
 
     @jax.jit
     def step(params, stats, state, xb, yb):
         def loss(p):
-            logits, updated = model.apply({"params": p, "batch_stats": stats}, xb, train=True, mutable=["batch_stats"])
-            return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean(), updated["batch_stats"]
+            logits, new_stats = logits_and_stats(p, stats, xb)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean(), new_stats
 
         (_, stats), grads = jax.value_and_grad(loss, has_aux=True)(params)
         updates, state = optimizer.update(grads, state)
@@ -99,7 +106,7 @@ def train_linen(model: nn.Module, variables, x: np.ndarray, y: np.ndarray, *, st
 
     for xb, yb in _batches(x, y, steps):
         params, stats, state = step(params, stats, state, xb, yb)
-    return {"params": params, "batch_stats": stats} if stats else {"params": params}
+    return {"params": params} if stats is None else {"params": params, "batch_stats": stats}
 
 
 def train_nnx(model: nnx.Module, x: np.ndarray, y: np.ndarray, *, steps: int = 300) -> nnx.Module:
@@ -126,7 +133,26 @@ def _batches(x: np.ndarray, y: np.ndarray, steps: int, size: int = 64):
         yield jnp.asarray(x[index]), jnp.asarray(y[index])
 
 
-def linen_with_layer_norm():
-    """Factory: a network with a LayerNorm, which discovery cannot fold."""
-    model = LinenWithLayerNorm()
+class LinenSoftmaxHead(nn.Module):
+    """A network that returns probabilities instead of logits."""
+
+    @nn.compact
+    def __call__(self, x):
+        return jax.nn.softmax(nn.Dense(10, name="head")(x.reshape((x.shape[0], -1))))
+
+
+def linen_softmax_head():
+    """Factory: a network the search refuses (its output is not logits)."""
+    model = LinenSoftmaxHead()
     return model, model.init(jax.random.key(0), jnp.zeros((1, *INPUT_SHAPE)))
+
+
+class LinenWithAttention(nn.Module):
+    """A conv stem, then self-attention over the 16 positions of a pooled map (tokens), a mean, a dense head."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.relu(nn.Conv(16, (3, 3), strides=(2, 2), name="stem")(x))
+        tokens = x.reshape((x.shape[0], -1, x.shape[-1]))
+        tokens = tokens + nn.MultiHeadDotProductAttention(num_heads=2, name="attention")(tokens)
+        return nn.Dense(10, name="head")(tokens.mean(axis=1))

@@ -19,12 +19,12 @@ from latency_models.registry import cost_model
 from latency_models.runtime_memory import tensor_memory
 from latency_models.tflite_keys import file_keys
 from nas.analysis.rescore import study_graph
+from nas.compress.float_regions import load_spec
 from nas.errors import ConfigError
 from nas.search.study import load_study, study_config
 from nas.training.data import load_dataset
 from search_spaces.graph import ModelGraph, analyze
 from search_spaces.space import Candidate, parse_precision
-from search_spaces.spec import load_model_spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +39,7 @@ class Estimate:
 def estimate_spec(model: str, dataset: str, precision: str, device: str, kernel_set: str | None = None) -> Estimate:
     """The cost of ``model`` on ``dataset``'s input at a uniform ``precision`` (e.g. ``w8a8``)."""
     data = load_dataset(dataset)
-    graph = analyze(load_model_spec(model), data.input_shape, data.num_classes)
+    graph = analyze(load_spec(model), data.input_shape, data.num_classes)
     weight_bits, activation_bits = parse_precision(precision)
     candidate = Candidate.uniform(graph, weight_bits=weight_bits, activation_bits=activation_bits)
     costs = cost_model(device, kernel_set)

@@ -21,6 +21,7 @@ from latency_models.layered import LayeredCostModel
 from latency_models.measured import MeasuredCostModel
 from latency_models.registry import cost_model
 from nas.analysis.pareto import front_frame, trials_frame
+from nas.compress.float_regions import load_spec
 from nas.config import SearchConfig
 from nas.objectives import budget_violations, term
 from nas.search.context import with_device_limits
@@ -28,7 +29,6 @@ from nas.search.study import study_config
 from nas.training.data import load_dataset
 from search_spaces.graph import ModelGraph, analyze
 from search_spaces.space import Candidate
-from search_spaces.spec import load_model_spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,7 +48,7 @@ class Rescored:
 def study_graph(config: SearchConfig) -> ModelGraph:
     """The analyzed graph a study searched (its model, width and dataset's input)."""
     data = load_dataset(config.dataset)
-    spec = load_model_spec(config.model, width_multiplier=config.width_multiplier)
+    spec = load_spec(config.model, width_multiplier=config.width_multiplier)
     return analyze(spec, data.input_shape, data.num_classes)
 
 

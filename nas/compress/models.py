@@ -18,9 +18,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nas.compress.float_regions import call_region
 from nas.compress.numerics import strict_numerics
 from nas.compress.quantize import fake_quant_activation, fake_quant_weight
 from search_spaces.graph import LayerSpec, ModelGraph
+from search_spaces.spec import FLOAT_OP
 
 Compression = dict[str, dict[str, Any]]  # arrays: jax in training, numpy when loaded or shrunk
 """``{"kernel_mask", "channel_mask", "weight_bits", "activation_bits", "ranges"}``, each keyed by layer name
@@ -86,7 +88,8 @@ class SpecNet(nn.Module):
                 values[layer.name] = self._quant(h, a_bits, f"{layer.name}/out", compression, calibrate)
                 bits[layer.name] = a_bits
                 continue
-            bits[layer.name] = bits[layer.inputs[0]]
+            # A float region's output is float whatever it reads (the export dequantizes in front of it).
+            bits[layer.name] = None if node.op == FLOAT_OP else bits[layer.inputs[0]]
             # The name scope puts the node's name into exported tensor names, where export recipes find it.
             with jax.named_scope(layer.name):
                 values[layer.name] = self._shape_op(
@@ -97,6 +100,13 @@ class SpecNet(nn.Module):
 
     def _shape_op(self, node, inputs, a_bits, compression, calibrate):
         first = inputs[0]
+        if node.op == FLOAT_OP:
+            # Runs in float, never fake-quantized; its range is still calibrated: the export quantizes its
+            # output for an integer consumer with it, as the consumer's own input range does here.
+            h = call_region(node.function, *inputs)
+            if compression is not None and calibrate:
+                self.sow("ranges", f"{node.name}/out", jnp.stack([jnp.min(h), jnp.max(h)]))
+            return h
         if node.op == "flatten":
             return first.reshape(first.shape[0], -1)
         if node.op == "max_pool":
@@ -152,12 +162,13 @@ def _activation(name: str | None, h: jax.Array) -> jax.Array:
 
 
 def quant_points(graph: ModelGraph) -> tuple[str, ...]:
-    """Names of the tensors whose ranges are calibrated: each layer's input and output, adds and pools."""
+    """Names of the tensors whose ranges are calibrated: each layer's input and output, adds, pools and float
+    regions."""
     points: list[str] = []
     for layer in graph.layers:
         if layer.op in ("conv", "dwconv", "dense"):
             points += [f"{layer.name}/in", f"{layer.name}/out"]
-        elif layer.op in ("add", "global_avg_pool", "avg_pool"):
+        elif layer.op in ("add", "global_avg_pool", "avg_pool", FLOAT_OP):
             points.append(f"{layer.name}/out")
     return tuple(points)
 

@@ -26,6 +26,7 @@ import numpy as np
 from litert_converter import converter_api_ext
 from litert_converter.mlir import ir, passmanager
 
+from latency_models.keys import node_bits
 from latency_models.litert import load_interpreter
 from nas.compress.models import Compression, SpecNet
 from nas.compress.shrink import shrink
@@ -98,6 +99,7 @@ def trace_ops(content: bytes, graph: ModelGraph) -> list[OpInfo]:
     """The ops of a converted model with the node each belongs to (by the node names in its tensor names)."""
     interpreter = load_interpreter(content, delegate="builtin")
     names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    model_outputs = {detail["index"] for detail in interpreter.get_output_details()}
     patterns = [(layer.name, re.compile(f"/{re.escape(layer.name)}/")) for layer in graph.layers]
     traced = []
     for op in interpreter._get_ops_details():  # the interpreter's only op listing
@@ -106,23 +108,14 @@ def trace_ops(content: bytes, graph: ModelGraph) -> list[OpInfo]:
         inputs = tuple(names[i] for i in op["inputs"] if i >= 0)
         output = names[op["outputs"][0]]
         # The output names the op's own node, except the model output (a signature name): then the latest
-        # node among the inputs (the weights, not the activation that comes from the previous node).
+        # node among the inputs (the weights, not the activation that comes from the previous node). Any
+        # other op without a node's name (inside a float region) belongs to no layer: it gets no recipe.
         layer = next((n for n, p in patterns if p.search(output)), None)
-        layer = layer or next((n for n, p in reversed(patterns) for name in inputs if p.search(name)), None)
+        if layer is None and op["outputs"][0] in model_outputs:
+            layer = next((n for n, p in reversed(patterns) for name in inputs if p.search(name)), None)
         if layer is not None:
             traced.append(OpInfo(name=op["op_name"], layer=layer, output=output, inputs=inputs))
     return traced
-
-
-def activation_bits_of_nodes(graph: ModelGraph, candidate: Candidate) -> dict[str, int]:
-    """Activation bits of every node: a layer's own, or (pools, adds) that of the tensor they read."""
-    bits: dict[str, int] = {"input": 32}
-    for layer in graph.layers:
-        if layer.op in ("conv", "dwconv", "dense"):
-            bits[layer.name] = candidate.policy(layer.name).activation_bits
-        else:
-            bits[layer.name] = bits[layer.inputs[0]]
-    return bits
 
 
 def quantized_tflite(
@@ -137,15 +130,15 @@ def quantized_tflite(
     from litert_quantizer import quantizer as litert_quantizer
 
     ops = trace_ops(float_model, graph)
-    node_bits = activation_bits_of_nodes(graph, candidate)
+    bits = node_bits(graph, candidate)  # the cost model's rules: they describe what this export writes
     quantizer = litert_quantizer.Quantizer(bytearray(float_model))
     configured = False
     for op in ops:
-        configured |= _add_recipe(quantizer, qtyping, op, graph, candidate, node_bits)
+        configured |= _add_recipe(quantizer, qtyping, op, graph, candidate, bits)
     if not configured:
         return ModelBytes(content=float_model)
     ranges = {key: np.asarray(value, np.float32) for key, value in compression["ranges"].items()}
-    _require_calibrated(ranges, node_bits)
+    _require_calibrated(ranges, bits)
     logging.disable(logging.WARNING)  # the quantizer logs per-op notes at warning level
     try:
         with warnings.catch_warnings():

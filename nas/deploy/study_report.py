@@ -31,13 +31,13 @@ from nas.analysis.pareto import trials_frame
 from nas.analysis.plots import save_figure
 from nas.analysis.report import device_fronts_plot, open_existing, pareto_report, plot_report
 from nas.checkpoint import atomic_write_bytes
+from nas.compress.float_regions import load_spec
 from nas.deploy.model_card import cost_model_identity
 from nas.objectives import directions
 from nas.paths import StudyPaths
 from nas.provenance import run_provenance
 from nas.search.study import study_config
 from nas.training.data import load_dataset
-from search_spaces.spec import load_model_spec
 
 HISTORY_MARKS = (25, 50, 100)
 
@@ -211,7 +211,7 @@ def _verification_table(paths: StudyPaths) -> pd.DataFrame:
 
 def _provenance_table(study: optuna.Study, config: Any) -> pd.DataFrame:
     data = load_dataset(config.dataset)
-    spec = load_model_spec(config.model, width_multiplier=config.width_multiplier)
+    spec = load_spec(config.model, width_multiplier=config.width_multiplier)
     provenance = run_provenance()
     identity = cost_model_identity(cost_model(config.device, config.kernel_set))
     rows = {

@@ -15,6 +15,7 @@ from latency_models.device import DeviceProfile, load_device
 from latency_models.registry import cost_model
 from latency_models.size import layer_sizes
 from nas.compress.compression import build_compression
+from nas.compress.float_regions import load_spec
 from nas.compress.prune import CHANNEL_NORMS
 from nas.config import SearchConfig
 from nas.errors import ConfigError
@@ -25,7 +26,6 @@ from nas.training.finetune import Trainer, make_trainer
 from nas.training.train import Baseline, train_baseline
 from search_spaces.graph import ModelGraph, analyze
 from search_spaces.space import Candidate, LayerPolicy, SearchSpace
-from search_spaces.spec import load_model_spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +71,7 @@ class SearchContext(ModelContext):
 
 def resolve_problem(config: SearchConfig, *, data_dir: Path | None = None) -> Problem:
     """Loads and checks spec, space and data; raises a user error before anything is written."""
-    spec = load_model_spec(config.model, width_multiplier=config.width_multiplier)
+    spec = load_spec(config.model, width_multiplier=config.width_multiplier)
     dataset = load_dataset(config.dataset, data_dir=data_dir)
     graph = analyze(spec, dataset.input_shape, dataset.num_classes)
     device = load_device(config.device)

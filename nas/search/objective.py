@@ -166,7 +166,8 @@ def save_trial_weights(path: Path, result: CandidateResult) -> None:
 def load_trial_weights(path: Path) -> tuple[dict[str, Any], Compression]:
     """Inverse of ``save_trial_weights``."""
     tree = load_tree(path)
-    return tree["params"], tree["compression"]
+    # A .npz holds no empty dict: a graph with no prunable channel group stores no channel masks at all.
+    return tree["params"], {"channel_mask": {}, **tree["compression"]}
 
 
 def make_objective(ctx: SearchContext, paths: StudyPaths) -> Callable[[optuna.Trial], tuple[float, ...]]:

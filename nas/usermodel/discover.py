@@ -12,14 +12,18 @@ understand, in execution order:
   ``reduce_window_sum`` / window size -> ``avg_pool``; a spatial mean -> ``global_avg_pool``;
   a reshape to ``(batch, features)`` -> ``flatten``.
 
-The result is a ``ModelSpec`` (the same type the built-in families are written in) plus the folded weights in
-its layout, so channel groups (residual adds, depthwise chains) come from the same analysis as for the
-built-in families, and everything downstream is unchanged. Discovery then runs the spec against the user's
-own forward pass and refuses it unless both agree.
+Everything else (a LayerNorm, attention, a custom op) becomes a *float region*: the unmatched equations that
+compute a tensor the graph needs, kept as the traced function they are (``regions.py``), run unchanged and
+exported in float; the channel groups around a region are not pruned. The result is a ``ModelSpec`` (the
+type the built-in families are written in) plus the folded weights in its layout, so channel groups
+(residual adds, depthwise chains) come from the same analysis as for the built-in families, and everything
+downstream is shared. Discovery then runs the spec against the user's own forward pass and refuses it
+unless both agree.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,11 +33,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core
 
+from nas.compress.float_regions import SerializedRegion, serialize_region
 from nas.compress.models import SpecNet
 from nas.errors import ConfigError
-from nas.usermodel.trace import Trace, layer_name, trace_forward
+from nas.usermodel.regions import cut_region
+from nas.usermodel.trace import Trace, layer_name, safe_name, trace_forward
 from search_spaces.graph import ModelGraph, analyze
-from search_spaces.spec import ModelSpec, NodeSpec
+from search_spaces.spec import FLOAT_OP, ModelSpec, NodeSpec
 
 _NHWC_HWIO = ((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
 _AFFINE = ("add", "sub", "mul", "div")
@@ -54,7 +60,13 @@ class DiscoveredModel:
     spec: ModelSpec
     graph: ModelGraph
     params: dict[str, dict[str, np.ndarray]]
+    regions: tuple[SerializedRegion, ...]  # the traced functions of the float regions, which the spec names
     parity_error: float  # largest |spec logits - model logits| / largest |model logit| on the examples
+
+    @property
+    def float_regions(self) -> list[tuple[str, str]]:
+        """Each part of the model that stays float, with the reason."""
+        return [(node.name, node.reason) for node in self.spec.nodes if node.op == FLOAT_OP]
 
 
 def discover(
@@ -72,11 +84,12 @@ def discover(
             with the parameters it reads), or the discovered graph does not reproduce its outputs.
     """
     examples = np.asarray(examples, np.float32)
-    trace = trace_forward(forward, variables, examples[:2])
+    trace = trace_forward(forward, variables, examples[:1])
+    matcher = _Matcher(trace)
     try:
-        nodes, params = _Matcher(trace).match()
+        nodes, params = matcher.match()
     except Unsupported as err:
-        raise ConfigError(f"the model cannot be searched yet: {err}") from None
+        raise ConfigError(f"the model cannot be searched: {err}") from None
     spec = ModelSpec(name=name, description=description, nodes=tuple(nodes))
     num_classes = int(_shape(trace.jaxpr.outvars[0])[-1])
     graph = analyze(spec, tuple(examples.shape[1:]), num_classes)
@@ -86,7 +99,7 @@ def discover(
             f"the discovered graph does not reproduce the model (relative difference {error:.2g} > "
             f"{PARITY_TOLERANCE:g}); the model computes something discovery misread, please report it"
         )
-    return DiscoveredModel(spec=spec, graph=graph, params=params, parity_error=error)
+    return DiscoveredModel(spec=spec, graph=graph, params=params, regions=tuple(matcher.regions), parity_error=error)
 
 
 def _parity_error(graph: ModelGraph, params: dict, forward: Callable, variables: Any, examples: np.ndarray) -> float:
@@ -112,14 +125,22 @@ class _Matcher:
         self.nodes: list[NodeSpec] = []
         self.params: dict[str, dict[str, np.ndarray]] = {}
         self.used_names = {"input"}
+        self.producer = {var: index for index, eqn in enumerate(trace.jaxpr.eqns) for var in eqn.outvars}
+        self.unmatched: dict[int, str] = {}  # equation index -> why it was not matched
+        self.regions: list[SerializedRegion] = []
 
     def match(self) -> tuple[list[NodeSpec], dict[str, dict[str, np.ndarray]]]:
         for index, eqn in enumerate(self.trace.jaxpr.eqns):
             if index in self.done or all(self.trace.is_constant(a) for a in eqn.invars):
                 continue
             self.done.add(index)
-            self._match_one(eqn)
+            try:
+                self._match_one(eqn)
+            except Unsupported as why:
+                self.unmatched[index] = str(why)
         output = self.trace.jaxpr.outvars[0]
+        if isinstance(output, core.Var) and output not in self.node_of:
+            self._source(output, self.trace.jaxpr.eqns[-1])
         last = self.nodes[-1] if self.nodes else None
         if (
             last is None
@@ -146,7 +167,7 @@ class _Matcher:
         elif name == "reshape":
             self._flatten(eqn)
         else:
-            raise Unsupported(self._describe(eqn, "is not an operation the search can compress or pass through"))
+            raise Unsupported(self._describe(eqn, "is not a layer or pooling the search compresses"))
 
     # -- layers ---------------------------------------------------------------------------------------------
 
@@ -157,12 +178,12 @@ class _Matcher:
         kernel = self.trace.value(w).astype(np.float32)
         fields = self._dense(eqn, kernel) if eqn.primitive.name == "dot_general" else self._conv(eqn, kernel)
         kernel = fields.pop("kernel_value")
-        out = eqn.outvars[0]
-        scale, shift, scaled, out = self._affine_chain(out, kernel.shape[-1])
+        source = self._source(x, eqn)  # before the steps below consume equations: it may still refuse
+        scale, shift, scaled, out = self._affine_chain(eqn.outvars[0], kernel.shape[-1])
         act, out = self._activation(out)
         name = self._fresh(layer_name(self.trace.owners.get(w, "") if isinstance(w, core.Var) else ""))
         self.params[name] = {"kernel": kernel * scale, "bias": shift}
-        self._add_node(out, name=name, inputs=(self._source(x, eqn),), bn=scaled, act=act, **fields)
+        self._add_node(out, name=name, inputs=(source,), bn=scaled, act=act, **fields)
 
     def _dense(self, eqn: core.JaxprEqn, kernel: np.ndarray) -> dict[str, Any]:
         (lhs_contract, rhs_contract), batch = eqn.params["dimension_numbers"]
@@ -267,10 +288,10 @@ class _Matcher:
 
     def _add(self, eqn: core.JaxprEqn) -> None:
         a, b = eqn.invars
-        if _shape(a) != _shape(b):
-            raise Unsupported(self._describe(eqn, "adds tensors of different shapes (broadcasting)"))
-        act, out = self._activation(eqn.outvars[0])
+        if _shape(a) != _shape(b) or len(_shape(a)) != 4:
+            raise Unsupported(self._describe(eqn, "adds tensors that are not images of one shape (NHWC)"))
         inputs = (self._source(a, eqn), self._source(b, eqn))
+        act, out = self._activation(eqn.outvars[0])
         self._add_node(out, name=self._fresh("add"), op="add", inputs=inputs, act=act)
 
     def _pool(self, eqn: core.JaxprEqn) -> None:
@@ -282,30 +303,36 @@ class _Matcher:
         in_shape = _shape(eqn.invars[0])
         padding = self._padding(eqn, in_shape[1:3], window[1:3], strides[1:3], p["padding"][1:3])
         out, op = eqn.outvars[0], "max_pool"
+        divide = None
         if eqn.primitive.name == "reduce_window_sum":
-            out = self._divided_by(out, window[1] * window[2], eqn, "a window sum that is not divided by its size")
-            op = "avg_pool"
-        act, out = self._activation(out) if op == "avg_pool" else (None, out)
+            divide = self._division(out, window[1] * window[2], eqn, "a window sum that is not divided by its size")
+            out, op = divide.outvars[0], "avg_pool"
         source = self._source(eqn.invars[0], eqn)
+        if divide is not None:
+            self._consume(divide)
+        act, out = self._activation(out) if op == "avg_pool" else (None, out)
         self._add_node(out, name=self._fresh(op), op=op, inputs=(source,), window=window[1:3], padding=padding, act=act)
 
     def _global_pool(self, eqn: core.JaxprEqn) -> None:
         shape = _shape(eqn.invars[0])
         if len(shape) != 4 or tuple(eqn.params["axes"]) != (1, 2):
             raise Unsupported(self._describe(eqn, "sums over axes other than the spatial ones"))
-        out = self._divided_by(eqn.outvars[0], shape[1] * shape[2], eqn, "a spatial sum that is not a mean")
-        act, out = self._activation(out)
+        divide = self._division(eqn.outvars[0], shape[1] * shape[2], eqn, "a spatial sum that is not a mean")
         source = self._source(eqn.invars[0], eqn)
+        self._consume(divide)
+        act, out = self._activation(divide.outvars[0])
         self._add_node(out, name=self._fresh("global_avg_pool"), op="global_avg_pool", inputs=(source,), act=act)
 
     def _flatten(self, eqn: core.JaxprEqn) -> None:
         in_shape, out_shape = _shape(eqn.invars[0]), _shape(eqn.outvars[0])
-        if len(out_shape) != 2 or out_shape[0] != in_shape[0] or eqn.params.get("dimensions") is not None:
+        flattens = len(in_shape) == 4 and len(out_shape) == 2 and out_shape[0] == in_shape[0]
+        if not flattens or eqn.params.get("dimensions") is not None:
             raise Unsupported(self._describe(eqn, f"reshapes {in_shape} to {out_shape} (only flattening is supported)"))
         source = self._source(eqn.invars[0], eqn)
         self._add_node(eqn.outvars[0], name=self._fresh("flatten"), op="flatten", inputs=(source,))
 
-    def _divided_by(self, var: core.Var, count: int, origin: core.JaxprEqn, what: str) -> core.Var:
+    def _division(self, var: core.Var, count: int, origin: core.JaxprEqn, what: str) -> core.JaxprEqn:
+        """The equation dividing ``var`` by ``count`` (or multiplying by its inverse); refuses anything else."""
         eqn = self._sole_reader(var)
         if eqn is not None and eqn.invars[0] is var and self.trace.is_constant(eqn.invars[1]):
             factor = self.trace.value(eqn.invars[1])
@@ -314,8 +341,7 @@ class _Matcher:
                 if (eqn.primitive.name == "div" and value == count) or (
                     eqn.primitive.name == "mul" and np.isclose(value * count, 1.0, rtol=1e-6)
                 ):
-                    self._consume(eqn)
-                    return eqn.outvars[0]
+                    return eqn
         raise Unsupported(self._describe(origin, f"is {what}"))
 
     # -- helpers --------------------------------------------------------------------------------------------
@@ -339,9 +365,36 @@ class _Matcher:
         self.done.add(self.index_of[id(eqn)])
 
     def _source(self, atom: Any, eqn: core.JaxprEqn) -> str:
+        """The node that computes ``atom``; a tensor of unmatched equations becomes a float region node."""
+        if isinstance(atom, core.Var) and atom not in self.node_of and self.producer.get(atom) in self.unmatched:
+            self._float_region(atom)
         if not isinstance(atom, core.Var) or atom not in self.node_of:
-            raise Unsupported(self._describe(eqn, "reads a tensor computed by an operation discovery did not match"))
+            raise Unsupported(self._describe(eqn, "reads a tensor computed inside an operation discovery matched"))
         return self.node_of[atom]
+
+    def _float_region(self, var: core.Var) -> None:
+        region = cut_region(self.trace, var, self.producer, set(self.node_of))
+        indices = [self.index_of[id(eqn)] for eqn in region.equations]
+        if any(i not in self.unmatched for i in indices):
+            raise Unsupported(self._describe(region.equations[0], "mixes matched and unmatched operations"))
+        inputs = tuple(self.node_of[v] for v in region.inputs)
+        name = self._fresh(_region_name(region.equations))
+        serialized = serialize_region(region.function(self.trace, name), [_shape(v)[1:] for v in region.inputs])
+        self.regions.append(serialized)
+        first = self.unmatched[indices[0]]
+        more = f" ({len(indices)} operations stay float)" if len(indices) > 1 else ""
+        node = NodeSpec(
+            name=name,
+            op=FLOAT_OP,
+            inputs=inputs,
+            shape=_shape(var)[1:],
+            function=serialized.digest,
+            reason=first + more,
+            macs=region.macs,
+            float_weights=region.float_weights,
+        )
+        self.nodes.append(node)
+        self.node_of[var] = node.name
 
     def _add_node(self, out: core.Var, **fields: Any) -> None:
         node = NodeSpec(**fields)
@@ -365,6 +418,16 @@ class _Matcher:
         where = f" in module {scope}" if scope else ""
         where += f" (parameters {', '.join(owners)})" if owners else ""
         return f"{eqn.primitive.name} on {shapes}{where} {why}"
+
+
+def _region_name(equations: tuple[core.JaxprEqn, ...]) -> str:
+    """A float region's name: the innermost module scope its equations share (``norm``), else ``float``."""
+    scopes = [str(eqn.source_info.name_stack).split("/") for eqn in equations]
+    common = scopes[0]
+    for scope in scopes[1:]:
+        common = [a for a, _ in itertools.takewhile(lambda pair: pair[0] == pair[1], zip(common, scope, strict=False))]
+    tail = next((part for part in reversed(common) if part), "")
+    return f"{safe_name(tail)}_float" if tail else "float"
 
 
 def _shape(atom: Any) -> tuple[int, ...]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.checkpoint import atomic_write_bytes, save_tree
+from nas.compress.float_regions import write_regions
 from nas.usermodel.discover import DiscoveredModel
 from nas.usermodel.source import UserModel
 
@@ -49,6 +50,7 @@ def store_model(discovered: DiscoveredModel, source: UserModel, *, origin: str, 
         return stored
     root.mkdir(parents=True, exist_ok=True)
     save_tree(stored.weights_path, discovered.params)
+    write_regions(root, discovered.regions)
     spec = {**json.loads(discovered.spec.to_json()), "description": discovered.spec.description}
     provenance = {
         "origin": origin,
@@ -56,6 +58,7 @@ def store_model(discovered: DiscoveredModel, source: UserModel, *, origin: str, 
         "framework": source.framework,
         "layers": len(discovered.graph.compressible),
         "parity_error": discovered.parity_error,
+        "float_regions": dict(discovered.float_regions),
     }
     atomic_write_bytes(root / "model.json", lambda h: h.write(json.dumps(provenance, indent=1).encode()))
     # The spec goes last: its presence is what marks the directory complete.

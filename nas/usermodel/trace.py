@@ -93,7 +93,12 @@ def leaf_name(path: Sequence[Any], *, keep_collection: bool = False) -> str:
 def layer_name(kernel_path: str) -> str:
     """The name a layer gets from its kernel's path: its module path, ``/`` as ``_`` (``block1_conv``)."""
     module = kernel_path.rsplit("/", 1)[0] if "/" in kernel_path else kernel_path
-    return re.sub(r"[^A-Za-z0-9_]", "_", module.replace("/", "_")) or "layer"
+    return safe_name(module) or "layer"
+
+
+def safe_name(text: str) -> str:
+    """``text`` as a node name: letters, digits and ``_`` only (``block1/conv`` -> ``block1_conv``)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", text.replace("/", "_"))
 
 
 def _inline(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any], scope: str = "") -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import jax
 import numpy as np
 import pytest
 from flax import serialization
@@ -82,14 +83,28 @@ def test_cli_searches_a_factory_with_saved_weights_resumes_and_exports(trained_r
     assert "exists with different settings (model, weights)" in capsys.readouterr().err
 
 
-def test_cli_names_the_layer_it_cannot_search(tmp_path, capsys):
+@pytest.mark.parametrize("network", [usermodels.LinenWithLayerNorm, usermodels.LinenWithAttention])
+def test_a_model_with_float_regions_is_searched_exported_and_verified(network, digits, tmp_path):
+    model = network()
+    initial = model.init(jax.random.key(0), digits.x_train[:1])
+    variables = usermodels.train_linen(model, initial, digits.x_train, digits.y_train, steps=200)
+    result = api.search(
+        model, variables, study="float", trials=3, finetune_steps=40, results_dir=tmp_path, show_progress=False
+    )
+    assert result.discovered is not None and result.discovered.float_regions
+    metrics = result.study.trials[0].user_attrs["metrics"]
+    assert metrics["provenance"]["latency_ms"].startswith("analytic")  # a float region's cost is a stand-in
+    _check_exported(result.export("pareto"))
+
+
+def test_cli_refuses_a_model_it_cannot_search_in_one_line(tmp_path, capsys):
     code = main(
         [
-            *("search", "--model", "tests.usermodels:linen_with_layer_norm", "--study", "ln", "--trials", "1"),
+            *("search", "--model", "tests.usermodels:linen_softmax_head", "--study", "soft", "--trials", "1"),
             *("--results-dir", str(tmp_path), "--no-progress"),
         ]
     )
     assert code == 2
     err = capsys.readouterr().err
-    assert "in module LinenWithLayerNorm/norm" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "ln").exists()
+    assert "must end in a dense layer" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "soft").exists()

@@ -3,12 +3,12 @@ built-in family against the graph its JSON spec gives."""
 
 from __future__ import annotations
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from nas.compress import float_regions
 from nas.compress.models import SpecNet, init_variables
 from nas.errors import ConfigError
 from nas.usermodel.discover import discover
@@ -156,22 +156,58 @@ def test_a_function_with_hand_written_affine_steps_and_clip_is_folded_exactly():
     assert found.parity_error < 1e-5
 
 
-def test_a_layer_norm_is_refused_naming_its_module():
+def test_a_layer_norm_stays_float_and_fixes_the_channels_around_it():
     model = usermodels.LinenWithLayerNorm()
-    variables = model.init(jax.random.key(0), EXAMPLES[:1])
-    with pytest.raises(ConfigError, match="in module LinenWithLayerNorm/norm"):
-        _discover(model, variables)
+    found = _discover(model, model.init(jax.random.key(0), EXAMPLES[:1]))
+    graph = found.graph
+    assert [(la.name, la.op) for la in graph.layers] == [
+        ("conv_a", "conv"),
+        ("conv_b", "conv"),
+        ("norm_float", "float"),
+        ("flatten", "flatten"),
+        ("head", "dense"),
+    ]
+    # conv_a's channels may be pruned (conv_b reads them); conv_b's may not: the LayerNorm normalizes over them.
+    assert {graph.leader_of(g) for g in graph.prunable_groups} == {"conv_a"}
+    ((name, reason),) = found.float_regions
+    assert name == "norm_float" and "in module LinenWithLayerNorm/norm" in reason
+    node = next(n for n in found.spec.nodes if n.op == "float")
+    assert node.float_weights == 16 and node.macs > 0  # scale and bias of 8 channels
+    assert found.parity_error < 1e-5
+
+
+def test_attention_stays_float_between_the_layers_it_reads_and_feeds():
+    model = usermodels.LinenWithAttention()
+    found = _discover(model, model.init(jax.random.key(0), EXAMPLES[:1]))
+    ops = [(la.op, la.inputs) for la in found.graph.layers]
+    assert ops == [("conv", ("input",)), ("float", ("stem",)), ("dense", (found.graph.layers[1].name,))]
+    assert found.graph.layers[1].output_shape == (16,)
+    assert not found.graph.prunable_groups
+    assert found.parity_error < 1e-5
 
 
 def test_a_model_that_ends_in_softmax_is_refused():
-    class Softmaxed(nn.Module):
-        @nn.compact
-        def __call__(self, x):
-            return jax.nn.softmax(nn.Dense(10)(x.reshape((x.shape[0], -1))))
+    model, variables = usermodels.linen_softmax_head()
+    with pytest.raises(ConfigError, match="must end in a dense layer"):
+        _discover(model, variables)
 
-    model = Softmaxed()
-    with pytest.raises(ConfigError, match="cannot be searched"):
-        _discover(model, model.init(jax.random.key(0), EXAMPLES[:1]))
+
+def test_float_regions_reload_from_their_files_and_damage_is_named(tmp_path):
+    model = usermodels.LinenWithLayerNorm()
+    source = user_model(model, model.init(jax.random.key(0), EXAMPLES[:1]))
+    found = discover(source.forward, source.variables, EXAMPLES, name=source.name)
+    stored = store_model(found, source, origin="test", results_dir=tmp_path)
+    float_regions._LOADED.clear()  # as in a new process: the functions must come from the files
+    spec = float_regions.load_spec(str(stored.spec_path))
+    graph = analyze(spec, found.graph.input_shape, found.graph.num_classes)
+    params = jax.tree_util.tree_map(jnp.asarray, found.params)
+    logits = SpecNet(graph=graph, folded=True).apply({"params": params}, EXAMPLES)
+    np.testing.assert_allclose(logits, source.forward(source.variables, EXAMPLES), rtol=1e-5, atol=1e-5)
+    damaged = next(stored.spec_path.parent.glob("*.single.jaxexport"))
+    damaged.write_bytes(damaged.read_bytes()[:-10])
+    float_regions._LOADED.clear()
+    with pytest.raises(ConfigError, match="damaged"):
+        float_regions.load_spec(str(stored.spec_path))
 
 
 def test_weights_files_round_trip_and_mismatches_are_named(tmp_path):
