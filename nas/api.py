@@ -238,4 +238,5 @@ def describe(discovered: DiscoveredModel) -> str:
         f"{len(graph.compressible)} compressible layers, {len(graph.prunable_groups)} of "
         f"{len(graph.group_sizes)} channel groups prunable; logits reproduced to {discovered.parity_error:.1e}"
     )
+    lines += [f"stays float: {name}: {reason}" for name, reason in discovered.float_regions]
     return "\n".join(lines)

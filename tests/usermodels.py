@@ -71,6 +71,21 @@ class NnxMLP(nnx.Module):
         return self.head(x)
 
 
+class NnxConvBN(nnx.Module):
+    """An nnx conv with BatchNorm, a depthwise conv, global mean, linear head."""
+
+    def __init__(self, rngs: nnx.Rngs):
+        self.conv = nnx.Conv(1, 8, (3, 3), use_bias=False, rngs=rngs)
+        self.bn = nnx.BatchNorm(8, rngs=rngs)
+        self.depthwise = nnx.Conv(8, 8, (3, 3), feature_group_count=8, rngs=rngs)
+        self.head = nnx.Linear(8, 10, rngs=rngs)
+
+    def __call__(self, x):
+        x = nnx.relu(self.bn(self.conv(x)))
+        x = nnx.relu(self.depthwise(x))
+        return self.head(x.mean(axis=(1, 2)))
+
+
 def linen_resnet():
     """Factory: the linen network and freshly initialized variables."""
     model = LinenResNet()

@@ -135,6 +135,8 @@ class SpecNet(nn.Module):
         if calibrate:
             self.sow("ranges", key, jnp.stack([jnp.min(h), jnp.max(h)]))
             return h
+        if a_bits is None:  # a pool or add passing on a float region's output: float, as the export runs it
+            return h
         return fake_quant_activation(h, a_bits, compression["ranges"][key])
 
 

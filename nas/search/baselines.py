@@ -5,7 +5,8 @@
 - ``int8_qat``: every layer int8, fine-tuned with the trials' quantization-aware fine-tuning;
 - ``prune50_int8``: half the weights of every layer pruned by magnitude, int8, fine-tuned;
 - ``scratch_w<f>_fp32`` / ``scratch_w<f>_int8``: the same family at ``f`` times the width, trained from scratch
-  (the "compressed equivalents built from scratch"), then as is and int8-fine-tuned.
+  (the "compressed equivalents built from scratch"), then as is and int8-fine-tuned; a user's model with a
+  float region has none (the region's traced function takes one width only).
 
 A point the device cannot run (a precision it does not offer) is kept with the reason instead of figures.
 """
@@ -63,8 +64,10 @@ def baseline_points(ctx: SearchContext, widths: tuple[float, ...] = SCRATCH_WIDT
         _point(ctx, "int8_qat", "uniform int8, quantization-aware fine-tuning", uniform, True, width),
         _point(ctx, "prune50_int8", "50% magnitude pruning + int8, fine-tuned", pruned_int8(uniform, 0.5), True, width),
     ]
-    for factor in widths:
-        smaller = replace(ctx.config, width_multiplier=width * factor)
+    # A float region's traced function expects its full input width: such a model has no narrower variant.
+    for factor in widths if not graph.float_regions else ():
+        # A user's model at another width has no weights: it is trained from scratch like a family.
+        smaller = replace(ctx.config, width_multiplier=width * factor, weights=None)
         small = build_context(resolve_problem(smaller), results_dir=ctx.results_dir)
         label = f"scratch_w{factor:g}"
         scratch = f"{factor:g}x width, trained from scratch"

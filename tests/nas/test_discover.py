@@ -6,15 +6,22 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optuna
 import pytest
+from flax import nnx
 
 from nas.compress import float_regions
+from nas.compress.compression import build_compression
 from nas.compress.models import SpecNet, init_variables
+from nas.config import FinetuneConfig
 from nas.errors import ConfigError
+from nas.training.evaluate import evaluate
+from nas.training.finetune import finetune, make_trainer
 from nas.usermodel.discover import discover
 from nas.usermodel.source import save_weights, user_model, with_weights
 from nas.usermodel.store import store_model
 from search_spaces.graph import ModelGraph, analyze
+from search_spaces.space import SearchSpace, suggest_candidate
 from search_spaces.spec import available_models, load_model_spec
 from tests import usermodels
 
@@ -108,6 +115,24 @@ def test_nnx_mlp_matches_its_hand_count():
         ("head", "dense", (10,)),
     ]
     assert {graph.leader_of(g) for g in graph.prunable_groups} == {"hidden1", "hidden2"}
+    assert found.parity_error < 1e-5
+
+
+def test_nnx_batchnorm_is_folded_with_its_running_statistics():
+    model = usermodels.NnxConvBN(nnx.Rngs(0))
+    rng = np.random.default_rng(4)
+    model.bn.mean[...] = rng.normal(size=8).astype(np.float32)
+    model.bn.var[...] = rng.uniform(0.5, 2.0, size=8).astype(np.float32)
+    found = _discover(model)
+    assert [(la.name, la.op) for la in found.graph.layers] == [
+        ("conv", "conv"),
+        ("depthwise", "dwconv"),
+        ("global_avg_pool", "global_avg_pool"),
+        ("head", "dense"),
+    ]
+    assert next(n for n in found.spec.nodes if n.name == "conv").bn
+    # The depthwise conv keeps its input's channels: one group, pruned through the conv that writes it.
+    assert {found.graph.leader_of(g) for g in found.graph.prunable_groups} == {"conv"}
     assert found.parity_error < 1e-5
 
 
@@ -249,3 +274,19 @@ def test_a_stored_model_reloads_as_the_same_graph_and_is_addressed_by_content(tm
     other = user_model(model, _with_random_statistics(variables, seed=9))
     changed = discover(other.forward, other.variables, EXAMPLES, name=other.name)
     assert store_model(changed, other, origin="test", results_dir=tmp_path).spec_path != stored.spec_path
+
+
+def test_a_discovered_model_with_a_float_region_compiles_once_for_every_trial(digits):
+    model = usermodels.LinenWithLayerNorm()
+    found = _discover(model, model.init(jax.random.key(0), EXAMPLES[:1]), digits.x_train[:32])
+    trainer = make_trainer(found.graph, FinetuneConfig(steps=3))
+    params = jax.tree_util.tree_map(jnp.asarray, found.params)
+    x, y = jnp.asarray(digits.x_train), jnp.asarray(digits.y_train)
+    study = optuna.create_study(directions=["maximize"], sampler=optuna.samplers.RandomSampler(seed=3))
+    for number in range(4):
+        candidate = suggest_candidate(study.ask(), found.graph, SearchSpace())
+        compression = build_compression(found.graph, params, candidate)
+        tuned, compression = finetune(trainer, params, compression, x, y, seed=number, steps=3)
+        evaluate(trainer, tuned, compression, digits.x_val, digits.y_val)
+        assert dict(trainer.trace_counts) == {"start": 1, "calibrate": 1, "train_step": 1, "predict": 1}
+    assert set(compression["ranges"]) >= {"norm_float/out"}  # the region's output range is calibrated
