@@ -212,6 +212,8 @@ def _overhead_coefficients() -> tuple[float, ...]:
 
 
 def flash_figure(graph: ModelGraph, candidate: Candidate) -> Figure:
-    """Bytes of the ``.tflite`` file: exact constants plus the fitted graph overhead."""
+    """Bytes of the ``.tflite`` file: exact constants plus the fitted graph overhead (analytic with a float
+    region: the fit counts it as one op, and the file holds each of its operations)."""
     overhead = sum(c * f for c, f in zip(_overhead_coefficients(), overhead_features(graph, candidate), strict=True))
-    return Figure(value=float(stored_bytes(graph, candidate)) + max(overhead, 0.0), provenance="fitted")
+    provenance: Provenance = "analytic" if graph.float_regions else "fitted"
+    return Figure(value=float(stored_bytes(graph, candidate)) + max(overhead, 0.0), provenance=provenance)

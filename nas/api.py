@@ -103,13 +103,15 @@ def model_reference(model: str, *, weights: str | Path | None, dataset: Dataset,
 
 
 def dataset_of(data: DataSource) -> Dataset:
-    """A dataset by name or path, or from arrays ``x_train, y_train, x_test, y_test``."""
+    """A dataset by name or path, or from arrays ``x_train, y_train, x_test, y_test``, taken as they are (the
+    inputs the model was trained on: any finite values, never rescaled)."""
     if isinstance(data, (str, Path)):
         return load_dataset(str(data))
     missing = {"x_train", "y_train", "x_test", "y_test"} - set(data)
     if missing:
         raise ConfigError(f"data lacks {sorted(missing)}; pass x_train, y_train, x_test and y_test arrays")
-    return from_arrays("arrays", **{key: np.asarray(data[key]) for key in ("x_train", "y_train", "x_test", "y_test")})
+    arrays = {key: np.asarray(data[key]) for key in ("x_train", "y_train", "x_test", "y_test")}
+    return from_arrays("arrays", **arrays, raw=True)
 
 
 def _data_reference(data: DataSource, dataset: Dataset, results_dir: Path) -> str:
@@ -121,6 +123,7 @@ def _data_reference(data: DataSource, dataset: Dataset, results_dir: Path) -> st
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {key: np.asarray(data[key]) for key in ("x_train", "y_train", "x_test", "y_test")}
+        arrays["raw_inputs"] = np.asarray(True)  # read back as they are, as given
         atomic_write_bytes(path, lambda handle: np.savez(handle, **arrays))  # type: ignore[arg-type]
     return str(path)
 

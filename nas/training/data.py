@@ -101,7 +101,11 @@ def load_dataset(source: str, *, data_dir: Path | None = None) -> Dataset:
 
 
 def load_npz(path: Path) -> Dataset:
-    """Loads a user ``.npz`` with ``x_train, y_train, x_test, y_test``; validation comes from the train part."""
+    """Loads a user ``.npz`` with ``x_train, y_train, x_test, y_test``; validation comes from the train part.
+
+    With a true ``raw_inputs`` array in the file the inputs are taken as they are (any finite values, not
+    rescaled): what a user's own model was trained on.
+    """
     try:
         # Our own handle: numpy leaves its file open when the archive turns out to be truncated.
         with path.open("rb") as handle, _npz_archive(handle, path) as archive:
@@ -111,11 +115,12 @@ def load_npz(path: Path) -> Dataset:
                     f"{str(path)!r} lacks arrays {sorted(missing)}; it needs x_train, y_train, x_test, y_test"
                 )
             arrays = {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test")}
+            raw = "raw_inputs" in archive.files and bool(np.asarray(archive["raw_inputs"]).all())
     except FileNotFoundError:
         raise DataError(f"dataset file {str(path)!r} does not exist") from None
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         raise DataError(f"{str(path)!r} is not a readable .npz file ({err})") from None
-    return from_arrays(path.stem, **arrays)
+    return from_arrays(path.stem, **arrays, raw=raw)
 
 
 def _npz_archive(handle: Any, path: Path) -> Any:
@@ -126,17 +131,26 @@ def _npz_archive(handle: Any, path: Path) -> Any:
 
 
 def from_arrays(
-    name: str, *, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
+    name: str,
+    *,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    raw: bool = False,
 ) -> Dataset:
-    """Validates arrays, scales images to [0, 1], adds a channel axis if needed and splits off validation."""
-    x_train, x_test = _as_images(name, x_train), _as_images(name, x_test)
+    """Validates arrays, scales images to [0, 1], adds a channel axis if needed and splits off validation.
+
+    ``raw`` inputs are kept as they are (finite values of any sign, never rescaled), for a model trained on them.
+    """
+    x_train, x_test = _as_images(name, x_train, raw), _as_images(name, x_test, raw)
     y_train, y_test = _as_labels(name, y_train, len(x_train)), _as_labels(name, y_test, len(x_test))
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"{name}: train images {x_train.shape[1:]} and test images {x_test.shape[1:]} differ")
     num_classes = int(max(y_train.max(), y_test.max())) + 1
     if num_classes < 2:
         raise DataError(f"{name}: labels must cover at least two classes")
-    scale = 255.0 if max(x_train.max(), x_test.max()) > 1.0 else 1.0
+    scale = 255.0 if not raw and max(x_train.max(), x_test.max()) > 1.0 else 1.0
     train_idx, val_idx = _stratified_split(y_train, VALIDATION_FRACTION, SPLIT_SEED)
     return Dataset(
         name=name,
@@ -175,14 +189,19 @@ def _stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[n
     return np.sort(np.concatenate(first)), np.sort(np.concatenate(second))
 
 
-def _as_images(name: str, x: np.ndarray) -> np.ndarray:
+def _as_images(name: str, x: np.ndarray, raw: bool = False) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.kind not in "uif" or x.ndim not in (2, 3, 4) or len(x) == 0:
         raise DataError(f"{name}: images must be a non-empty numeric array of rank 2-4, got {x.dtype} {x.shape}")
     if x.ndim == 3:
         x = x[..., None]
-    if not np.isfinite(x).all() or x.min() < 0:
-        raise DataError(f"{name}: images must be finite and non-negative (pixels in [0, 1] or [0, 255])")
+    if not np.isfinite(x).all():
+        raise DataError(f"{name}: inputs must be finite (no NaN or infinity)")
+    if not raw and x.min() < 0:
+        raise DataError(
+            f"{name}: images must be non-negative (pixels in [0, 1] or [0, 255]); for inputs a model was trained "
+            "on as they are (e.g. standardized), add raw_inputs=True to the .npz"
+        )
     return x.astype(np.float32)
 
 

@@ -130,23 +130,33 @@ def with_weights(model: UserModel, path: Path) -> UserModel:
     Every variable of the model must be in the file with its shape; nothing is loaded with pickle.
     """
     target = model.variables
-    if path.suffix == ".npz":
-        loaded = _from_npz(path, target)
-    elif path.suffix == ".msgpack":
-        try:
-            loaded = serialization.from_bytes(target, path.read_bytes())
-        except FileNotFoundError:
-            raise ConfigError(f"weights file {str(path)!r} does not exist") from None
-        except Exception as err:  # msgpack and flax raise many types for damaged or mismatched files
-            raise ConfigError(f"weights file {str(path)!r} does not fit the model: {err}") from None
-        _check_shapes(path, target, loaded)
+    if isinstance(target, nnx.State):  # files hold its pure form: nnx.to_pure_dict(nnx.state(model))
+        pure = _restore(path, nnx.to_pure_dict(target))
+        loaded = jax.tree_util.tree_map(lambda leaf: leaf, target)  # a copy: the update below is in place
+        nnx.replace_by_pure_dict(loaded, pure)
     else:
-        raise ConfigError(f"weights file {str(path)!r}: use a Flax .msgpack (flax.serialization.to_bytes) or .npz")
+        loaded = _restore(path, target)
     return UserModel(forward=model.forward, variables=loaded, name=model.name, framework=model.framework)
 
 
+def _restore(path: Path, target: Any) -> Any:
+    if path.suffix == ".npz":
+        return _from_npz(path, target)
+    if path.suffix != ".msgpack":
+        raise ConfigError(f"weights file {str(path)!r}: use a Flax .msgpack (flax.serialization.to_bytes) or .npz")
+    try:
+        loaded = serialization.from_bytes(target, path.read_bytes())
+    except FileNotFoundError:
+        raise ConfigError(f"weights file {str(path)!r} does not exist") from None
+    except Exception as err:  # msgpack and flax raise many types for damaged or mismatched files
+        raise ConfigError(f"weights file {str(path)!r} does not fit the model: {err}") from None
+    _check_shapes(path, target, loaded)
+    return loaded
+
+
 def save_weights(path: Path, variables: Any) -> None:
-    """Writes ``variables`` as an ``.npz`` keyed by leaf path, the form ``with_weights`` reads."""
+    """Writes ``variables`` (linen variables, or an nnx ``State``) as an ``.npz`` keyed by leaf path, the form
+    ``with_weights`` reads."""
     flat = {
         leaf_name(p, keep_collection=True): np.asarray(leaf)
         for p, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]

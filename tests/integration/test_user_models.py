@@ -51,11 +51,23 @@ def test_linen_resnet_is_searched_exported_and_verified_through_the_api(trained_
     _check_exported(result.export("knee"))
 
 
-def test_nnx_mlp_is_searched_exported_and_verified_through_the_api(digits, tmp_path):
-    model = usermodels.train_nnx(usermodels.nnx_mlp(), digits.x_train, digits.y_train)
-    result = api.search(model, study="mlp", trials=3, finetune_steps=40, results_dir=tmp_path, show_progress=False)
-    own = _own_val_accuracy(model(digits.x_val), digits)
+def test_nnx_mlp_on_standardized_arrays_is_searched_exported_and_verified_through_the_api(digits, tmp_path):
+    # The user's own preprocessing (standardized inputs, negative values included), passed as arrays.
+    mean, std = digits.x_train.mean(), digits.x_train.std()
+    data = {
+        "x_train": (np.concatenate([digits.x_train, digits.x_val]) - mean) / std,
+        "y_train": np.concatenate([digits.y_train, digits.y_val]),
+        "x_test": (digits.x_test - mean) / std,
+        "y_test": digits.y_test,
+    }
+    dataset = api.dataset_of(data)
+    model = usermodels.train_nnx(usermodels.nnx_mlp(), dataset.x_train, dataset.y_train)
+    result = api.search(
+        model, data=data, study="mlp", trials=3, finetune_steps=40, results_dir=tmp_path, show_progress=False
+    )
+    own = float((np.asarray(model(dataset.x_val)).argmax(-1) == dataset.y_val).mean())
     assert result.study.user_attrs["baseline"]["val_accuracy"] == pytest.approx(own, abs=1e-9)
+    assert result.config.dataset.endswith(".npz")  # saved, so later commands read the same arrays
     _check_exported(result.export(result.front["number"].iloc[-1].item()))
 
 

@@ -116,3 +116,24 @@ def test_failed_download_says_where_to_put_files_and_writes_nothing(tmp_path):
     with pytest.raises(DataError, match=f"put the files in {target_dir}"):
         _download("http://127.0.0.1:9/train.gz", target_dir / "train.gz", "mnist", target_dir)
     assert not target_dir.exists()
+
+
+def test_raw_inputs_are_kept_as_given_and_other_npz_inputs_must_be_images(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.normal(size=(60, 4, 4)).astype(np.float32) * 3,
+        "y_train": np.arange(60) % 3,
+        "x_test": rng.normal(size=(12, 4, 4)).astype(np.float32),
+        "y_test": np.arange(12) % 3,
+    }
+    np.savez(tmp_path / "standardized.npz", **arrays)
+    with pytest.raises(DataError, match="raw_inputs=True"):
+        load_dataset(str(tmp_path / "standardized.npz"))
+    np.savez(tmp_path / "raw.npz", **arrays, raw_inputs=np.asarray(True))
+    raw = load_dataset(str(tmp_path / "raw.npz"))
+    together = np.concatenate([raw.x_train, raw.x_val])[..., 0]
+    assert sorted(together.reshape(-1)) == sorted(arrays["x_train"].reshape(-1))  # neither rescaled nor clipped
+    arrays["x_test"][0, 0, 0] = np.nan
+    np.savez(tmp_path / "nan.npz", **arrays, raw_inputs=np.asarray(True))
+    with pytest.raises(DataError, match="finite"):
+        load_dataset(str(tmp_path / "nan.npz"))

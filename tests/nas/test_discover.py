@@ -290,3 +290,17 @@ def test_a_discovered_model_with_a_float_region_compiles_once_for_every_trial(di
         evaluate(trainer, tuned, compression, digits.x_val, digits.y_val)
         assert dict(trainer.trace_counts) == {"start": 1, "calibrate": 1, "train_step": 1, "predict": 1}
     assert set(compression["ranges"]) >= {"norm_float/out"}  # the region's output range is calibrated
+
+
+def test_nnx_weights_files_load_into_a_fresh_module(tmp_path):
+    from flax import serialization
+
+    trained = user_model(usermodels.nnx_mlp())
+    save_weights(tmp_path / "w.npz", trained.variables)
+    (tmp_path / "w.msgpack").write_bytes(serialization.to_bytes(nnx.to_pure_dict(trained.variables)))
+    for name in ("w.npz", "w.msgpack"):
+        fresh = user_model(usermodels.NnxMLP(nnx.Rngs(5)))  # other initial weights
+        loaded = with_weights(fresh, tmp_path / name)
+        np.testing.assert_array_equal(
+            loaded.forward(loaded.variables, EXAMPLES), trained.forward(trained.variables, EXAMPLES)
+        )
