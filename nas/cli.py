@@ -563,6 +563,13 @@ def _run_search(args: argparse.Namespace) -> None:
         f"{len(front)} on the Pareto front (baseline val accuracy {summary.context.baseline.val_accuracy:.4f})"
     )
     print(_front_table(front, objectives))
+    failed = [t for t in summary.study.trials if "fail_reason" in t.user_attrs]
+    if failed:
+        print(
+            f"{len(failed)} trials failed and were skipped (trial {failed[-1].number}: "
+            f"{failed[-1].user_attrs['fail_reason']}); the reason of each is its fail_reason attribute",
+            file=sys.stderr,
+        )
     print(f"next: nas pareto --study {args.study}  and  nas plot --study {args.study}")
 
 

@@ -16,4 +16,9 @@ class ConfigError(NasError):
     """A flag or option is invalid or contradicts an existing study."""
 
 
+class TrialFailed(NasError):
+    """One trial cannot finish (fine-tuning diverged, the candidate does not fit in memory): the trial is
+    recorded as failed with this reason, and the study goes on."""
+
+
 USER_ERRORS = (NasError, SpecError, CostModelError)

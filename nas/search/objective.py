@@ -22,6 +22,7 @@ from latency_models.size import LayerSize, compressed_bytes, layer_sizes, stored
 from nas.checkpoint import load_tree, save_tree
 from nas.compress.compression import build_compression, stored_codes
 from nas.compress.models import Compression
+from nas.errors import TrialFailed
 from nas.objectives import AFTER_TRAINING_TERMS, budget_violations, objective_values
 from nas.paths import StudyPaths
 from nas.search.context import SearchContext
@@ -175,6 +176,18 @@ def make_objective(ctx: SearchContext, paths: StudyPaths) -> Callable[[optuna.Tr
     names = ctx.config.objectives
 
     def objective(trial: optuna.Trial) -> tuple[float, ...]:
+        try:
+            return run_trial(trial)
+        except MemoryError:
+            reason = "the candidate does not fit in memory"
+        except jax.errors.JaxRuntimeError as err:  # XLA's own out-of-memory and other runtime failures
+            reason = f"the runtime failed: {str(err).splitlines()[0]}"
+        except TrialFailed as err:
+            reason = str(err)
+        trial.set_user_attr("fail_reason", reason)
+        raise TrialFailed(reason)
+
+    def run_trial(trial: optuna.Trial) -> tuple[float, ...]:
         candidate = suggest_candidate(trial, ctx.graph, ctx.problem.space)
         start = time.perf_counter()
         cost = device_cost(ctx, candidate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from tqdm import tqdm
 
 from latency_models.size import stored_bytes
 from nas.config import SearchConfig
-from nas.errors import ConfigError
+from nas.errors import ConfigError, TrialFailed
 from nas.objectives import directions, term
 from nas.paths import StudyPaths
 from nas.progress import epoch_progress
@@ -103,6 +104,8 @@ def run_search(
     """
     paths = StudyPaths(results_dir, name)
     existing = _existing_study(paths, storage)
+    if existing is not None and CONFIG_ATTR not in existing.user_attrs and not existing.trials:
+        existing = None  # a run killed between creating the study and storing its settings: start it afresh
     if existing is not None:
         changed = study_config(existing).differences(problem.config)
         if changed:
@@ -112,6 +115,7 @@ def run_search(
             )
     context = build_context(problem, results_dir=results_dir, progress=epoch_progress() if show_progress else None)
     paths.root.mkdir(parents=True, exist_ok=True)
+    remove_orphans(paths.root)
     done = len(_finished(existing))
     study = open_study(problem.config, name, storage or paths.default_storage, seed_offset=done)
     _record_baseline(study, context)
@@ -134,10 +138,29 @@ def run_search(
             make_objective(context, paths),
             n_trials=remaining,
             callbacks=[_progress_callback(bar, problem.config.objectives)],
+            catch=(TrialFailed,),  # recorded as FAIL with its reason (user attribute fail_reason)
         )
     finally:
         bar.close()
     return SearchSummary(study=study, context=context, trials_run=remaining, resumed_from=done)
+
+
+ORPHAN_AGE_S = 600  # a temporary file this old belongs to no live writer (a write takes well under a second)
+
+
+def remove_orphans(directory: Path) -> list[Path]:
+    """Deletes the temporary files a killed run left under ``directory`` (``atomic_write_bytes`` names them
+    ``.<name>.<random>.tmp``); recent ones may be another worker's writes in progress and are kept."""
+    cutoff = time.time() - ORPHAN_AGE_S
+    removed = []
+    for path in directory.rglob(".*.tmp"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # its writer finished (renamed it) meanwhile
+            continue
+    return removed
 
 
 def _existing_study(paths: StudyPaths, storage: str | None) -> optuna.Study | None:
