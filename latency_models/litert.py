@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from latency_models.console import third_party_output_silenced
 from latency_models.errors import CostModelError, ModelLoadError
 
 DELEGATES = {
@@ -39,10 +40,11 @@ def load_interpreter(content: bytes, *, delegate: str = "xnnpack", threads: int 
     if delegate not in DELEGATES:
         raise CostModelError(f"unknown delegate {delegate!r}; use {', '.join(DELEGATES)}")
     try:
-        interpreter = Interpreter(
-            model_content=content, num_threads=threads, experimental_op_resolver_type=DELEGATES[delegate]
-        )
-        interpreter.allocate_tensors()
+        with third_party_output_silenced():  # the delegate's creation notice
+            interpreter = Interpreter(
+                model_content=content, num_threads=threads, experimental_op_resolver_type=DELEGATES[delegate]
+            )
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelLoadError(f"not a loadable LiteRT model ({first_line}); re-export it") from None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from latency_models.console import VERBOSE_ENV
 from nas.errors import USER_ERRORS, ConfigError
 from nas.objectives import OBJECTIVE_TERMS
 
@@ -87,6 +89,11 @@ def _problem_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The full ``nas`` parser with its subcommands."""
     parser = _Parser(prog="nas", description=DESCRIPTION)
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show what third-party libraries print (native start-up logs, progress bars, Optuna's log)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     models = sub.add_parser("models", help="list the built-in model families")
@@ -847,9 +854,11 @@ def _run_verify(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``nas``; returns the exit code (2 for bad input, with a one-line message)."""
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        os.environ[VERBOSE_ENV] = "1"
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.INFO if args.verbose else optuna.logging.WARNING)
     try:
         code = args.run(args)
     except USER_ERRORS as err:

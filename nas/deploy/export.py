@@ -23,8 +23,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from litert_converter import converter_api_ext
-from litert_converter.mlir import ir, passmanager
+
+from latency_models.console import third_party_output_silenced
+
+with third_party_output_silenced():  # the converter's native libraries announce themselves on import
+    from litert_converter import converter_api_ext
+    from litert_converter.mlir import ir, passmanager
 
 from latency_models.keys import node_bits
 from latency_models.litert import load_interpreter
@@ -144,11 +148,12 @@ def quantized_tflite(
         with warnings.catch_warnings():
             # Its calibration keeps every interpreter tensor on purpose; the runtime's warning about it is noise.
             warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors", category=UserWarning)
-            qsvs = (
-                quantizer.calibrate({SIGNATURE: [{INPUT_NAME: x[None]} for x in calibration]})
-                if (quantizer.need_calibration)
-                else {}
-            )
+            with third_party_output_silenced():  # its progress bar
+                qsvs = (
+                    quantizer.calibrate({SIGNATURE: [{INPUT_NAME: x[None]} for x in calibration]})
+                    if quantizer.need_calibration
+                    else {}
+                )
             qsvs = _override_ranges(qsvs, ops, graph, ranges, float_model)
             result = quantizer.quantize(calibration_result=qsvs or None, enable_progress_report=False)
     finally:

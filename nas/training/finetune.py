@@ -129,12 +129,13 @@ def finetune(
     # int32 numpy indices go to the compiled step through its fast path; a jnp conversion per step would
     # dispatch an eager int64 -> int32 op and cost a measurable share of the trial.
     indices = np.stack([rng.choice(len(x_train), size=batch, replace=False) for _ in range(steps)]).astype(np.int32)
-    loss = None
+    loss = jnp.zeros(())
     for index in indices:
         params, opt_state, loss = trainer.train_step(params, opt_state, compression, x_train, y_train, index)
-    if not np.isfinite(float(loss)):  # one read per candidate; NaN weights would score as a constant guess
+    last_loss = float(loss)  # one read per candidate; NaN weights would score as a constant guess
+    if not np.isfinite(last_loss):
         raise TrialFailed(
-            f"fine-tuning diverged (loss {float(loss)} after {steps} steps at learning rate "
+            f"fine-tuning diverged (loss {last_loss} after {steps} steps at learning rate "
             f"{trainer.config.learning_rate:g})"
         )
     return params, calibrate(trainer, params, compression, x_train)
