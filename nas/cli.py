@@ -182,7 +182,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="total finished trials the study should hold (resumes count) (default: 100)",
     )
     search.add_argument(
-        "--storage", default=None, help="Optuna storage URL (default: sqlite file results/<study>/study.db)"
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="processes that run trials at once, each with an equal share of the cores (default: 1); "
+        "for several machines run the same command on each with one --storage URL",
+    )
+    search.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage: an RDB URL (sqlite:///f.db, postgresql://user@host/db) or journal:///f.log "
+        "(default: sqlite file results/<study>/study.db)",
     )
     search.add_argument("--sampler", default=None, help="tpe, nsga2, random or gp (default: tpe, by benchmark)")
     search.add_argument(
@@ -562,6 +572,8 @@ def _run_search(args: argparse.Namespace) -> None:
         storage=args.storage,
         show_progress=not args.no_progress,
         warm_start=args.warm_start,
+        workers=args.workers,
+        data_dir=args.data_dir,
     )
     objectives = problem.config.objectives
     front = front_frame(trials_frame(summary.study), objectives)

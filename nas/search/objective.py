@@ -26,6 +26,7 @@ from nas.errors import TrialFailed
 from nas.objectives import AFTER_TRAINING_TERMS, budget_violations, objective_values
 from nas.paths import StudyPaths
 from nas.search.context import SearchContext
+from nas.search.workers import WORKER_ATTR, worker_identity
 from nas.training.evaluate import Accuracy, evaluate, worst_class_drop
 from nas.training.finetune import finetune
 from nas.training.robustness import degraded_sets, robust_accuracy
@@ -176,6 +177,7 @@ def make_objective(ctx: SearchContext, paths: StudyPaths) -> Callable[[optuna.Tr
     names = ctx.config.objectives
 
     def objective(trial: optuna.Trial) -> tuple[float, ...]:
+        trial.set_user_attr(WORKER_ATTR, worker_identity())  # lets a resumed run tell a dead worker's trial
         try:
             return run_trial(trial)
         except MemoryError:

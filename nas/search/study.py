@@ -20,6 +20,8 @@ from nas.progress import epoch_progress
 from nas.search.allocation import warm_start_params
 from nas.search.context import Problem, SearchContext, build_context
 from nas.search.objective import make_objective
+from nas.search.storage import optuna_storage, redacted
+from nas.search.workers import SEED_STRIDE, WorkerJob, fail_dead_workers_trials, spawn, wait_for
 from search_spaces.space import Candidate
 
 CONFIG_ATTR = "search_config"
@@ -49,9 +51,9 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
 def load_study(name: str, storage: str) -> optuna.Study:
     """Loads an existing study, with a clear error when it does not exist."""
     try:
-        return optuna.load_study(study_name=name, storage=storage)
+        return optuna.load_study(study_name=name, storage=optuna_storage(storage))
     except KeyError:
-        raise ConfigError(f"no study {name!r} in {storage}; run `nas search --study {name}` first") from None
+        raise ConfigError(f"no study {name!r} in {redacted(storage)}; run `nas search --study {name}` first") from None
 
 
 def study_config(study: optuna.Study) -> SearchConfig:
@@ -66,7 +68,7 @@ def open_study(config: SearchConfig, name: str, storage: str, seed_offset: int =
     """Creates the study or loads it (``load_if_exists``); the sampler seed moves on by ``seed_offset``."""
     study = optuna.create_study(
         study_name=name,
-        storage=storage,
+        storage=optuna_storage(storage, heartbeat=True),
         directions=directions(config.objectives),
         sampler=make_sampler(config.sampler, config.seed + seed_offset),
         load_if_exists=True,
@@ -95,13 +97,18 @@ def run_search(
     storage: str | None = None,
     show_progress: bool = True,
     warm_start: bool = False,
+    workers: int = 1,
+    data_dir: Path | None = None,
 ) -> SearchSummary:
     """Runs (or resumes) the study until it holds ``trials`` finished trials.
 
     A study that exists with other settings is refused before anything is trained or written. With
     ``warm_start`` a new study's first trials are the sensitivity-based allocations
-    (``nas.search.allocation.warm_start_params``); the sampler takes over after them.
+    (``nas.search.allocation.warm_start_params``); the sampler takes over after them. With ``workers`` > 1
+    the trials run in that many processes (``nas.search.workers``), the baseline built once before them.
     """
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
     paths = StudyPaths(results_dir, name)
     existing = _existing_study(paths, storage)
     if existing is not None and CONFIG_ATTR not in existing.user_attrs and not existing.trials:
@@ -119,7 +126,7 @@ def run_search(
     done = len(_finished(existing))
     study = open_study(problem.config, name, storage or paths.default_storage, seed_offset=done)
     _record_baseline(study, context)
-    _fail_interrupted(study)
+    fail_dead_workers_trials(study)
     if warm_start and done == 0 and not study.trials:
         for params in warm_start_params(context):
             study.enqueue_trial(params)
@@ -134,15 +141,56 @@ def run_search(
         dynamic_ncols=True,
     )
     try:
-        study.optimize(
-            make_objective(context, paths),
-            n_trials=remaining,
-            callbacks=[_progress_callback(bar, problem.config.objectives)],
-            catch=(TrialFailed,),  # recorded as FAIL with its reason (user attribute fail_reason)
-        )
+        if workers == 1:
+            study.optimize(
+                make_objective(context, paths),
+                n_trials=remaining,
+                callbacks=[_progress_callback(bar, problem.config.objectives)],
+                catch=(TrialFailed,),  # recorded as FAIL with its reason (user attribute fail_reason)
+            )
+        elif remaining:
+            _run_workers(
+                problem.config, study, paths, storage or paths.default_storage, trials, workers, done, bar, data_dir
+            )
     finally:
         bar.close()
     return SearchSummary(study=study, context=context, trials_run=remaining, resumed_from=done)
+
+
+def _run_workers(
+    config: SearchConfig,
+    study: optuna.Study,
+    paths: StudyPaths,
+    storage: str,
+    trials: int,
+    workers: int,
+    done: int,
+    bar: tqdm,
+    data_dir: Path | None,
+) -> None:
+    """Runs the study's remaining trials in ``workers`` processes, showing their progress on ``bar``."""
+    jobs = [
+        WorkerJob(
+            config=config.to_json(),
+            name=paths.name,
+            trials=trials,
+            results_dir=str(paths.results_dir),
+            storage=storage,
+            index=index,
+            seed_offset=done + SEED_STRIDE * (index + 1),
+            data_dir=None if data_dir is None else str(data_dir),
+        )
+        for index in range(workers)
+    ]
+    logs = [paths.root / "workers" / f"worker-{index}.log" for index in range(workers)]
+    processes = [spawn(job, workers, log) for job, log in zip(jobs, logs, strict=True)]
+
+    def show() -> None:
+        complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        bar.update(max(0, min(complete, bar.total) - bar.n))
+        bar.set_postfix_str(front_summary(study, config.objectives), refresh=True)
+
+    wait_for(processes, logs, show)
 
 
 ORPHAN_AGE_S = 600  # a temporary file this old belongs to no live writer (a write takes well under a second)
@@ -170,7 +218,7 @@ def _existing_study(paths: StudyPaths, storage: str | None) -> optuna.Study | No
             return None
         storage = paths.default_storage
     try:
-        return optuna.load_study(study_name=paths.name, storage=storage)
+        return optuna.load_study(study_name=paths.name, storage=optuna_storage(storage))
     except KeyError:
         return None
 
@@ -179,16 +227,6 @@ def _finished(study: optuna.Study | None) -> list[optuna.trial.FrozenTrial]:
     if study is None:
         return []
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-
-
-def _fail_interrupted(study: optuna.Study) -> None:
-    """Trials left RUNNING by an interrupted run can never finish: mark them failed so they do not linger.
-
-    Optuna's public route (``fail_stale_trials``) needs heartbeats, which SQLite studies here do not run; the
-    storage call is the one it makes.
-    """
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
 
 
 def _record_baseline(study: optuna.Study, context: SearchContext) -> None:

@@ -25,6 +25,7 @@ from nas.compress.compression import build_compression
 from nas.compress.models import SpecNet, fold_batchnorm, init_variables
 from nas.config import FinetuneConfig, TrainConfig
 from nas.errors import ConfigError
+from nas.locks import exclusive
 from nas.paths import baseline_dir
 from nas.training.data import Dataset
 from nas.training.evaluate import evaluate
@@ -95,6 +96,23 @@ def train_baseline(
     if cached is not None:
         return cached
     cache_dir = baseline_dir(results_dir, baseline_key(graph, dataset, config, weights))
+    # Workers that race here train it once: the first holds the lock, the others then find its cache.
+    with exclusive(cache_dir.with_name(f"{cache_dir.name}.lock")):
+        cached = cached_baseline(graph, dataset, config, results_dir=results_dir, weights=weights)
+        if cached is not None:
+            return cached
+        return _build_baseline(graph, dataset, config, cache_dir, progress, weights)
+
+
+def _build_baseline(
+    graph: ModelGraph,
+    dataset: Dataset,
+    config: TrainConfig,
+    cache_dir: Path,
+    progress: Callable[[int, int], None] | None,
+    weights: str | None,
+) -> Baseline:
+    """Trains (or loads the given weights), evaluates and caches the baseline (the caller holds the lock)."""
     start = time.perf_counter()
     params = (
         fold_batchnorm(graph, _fit(graph, dataset, config, progress)) if weights is None else load_tree(Path(weights))
