@@ -1,0 +1,80 @@
+"""A private PostgreSQL server on loopback for tests: Debian's package, installed when absent, started in a
+temporary directory on a free port with a password-protected user, stopped afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+USER = "nas"
+PASSWORD = "s3cret-pw-that-must-not-leak"
+DATABASE = "nas_test"
+
+
+def binaries() -> Path | None:
+    """The directory of ``initdb`` / ``pg_ctl``, installing Debian's postgresql package if needed."""
+    found = _find()
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600, check=False)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "postgresql"], env=env, capture_output=True, timeout=900, check=False
+        )
+        found = _find()
+    return found
+
+
+def _find() -> Path | None:
+    on_path = shutil.which("pg_ctl")
+    if on_path and shutil.which("initdb"):
+        return Path(on_path).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return versions[-1].parent if versions else None
+
+
+@contextlib.contextmanager
+def server(bin_dir: Path) -> Iterator[str]:
+    """Runs a server for the block; yields its URL (``postgresql://nas:<password>@127.0.0.1:<port>/nas_test``)."""
+    root = Path(tempfile.mkdtemp(prefix="nas-pg-"))
+    as_postgres = os.geteuid() == 0  # the server refuses to run as root
+    if as_postgres:
+        shutil.chown(root, "postgres", "postgres")
+    data, port = root / "data", _free_port()
+    (root / "pw").write_text(PASSWORD)
+    if as_postgres:
+        shutil.chown(root / "pw", "postgres", "postgres")
+    run = _runner(as_postgres)
+    try:
+        run([bin_dir / "initdb", "-D", data, "-U", USER, "--auth=scram-sha-256", f"--pwfile={root / 'pw'}"])
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+        run([bin_dir / "pg_ctl", "-D", data, "-o", options, "-l", root / "log", "-w", "start"])
+        env = {"PGPASSWORD": PASSWORD}
+        run([bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", USER, DATABASE], env)
+        yield f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{port}/{DATABASE}"
+    finally:
+        run([bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _runner(as_postgres: bool):
+    def run(command, env=None, check=True):
+        argv = [str(part) for part in command]
+        if as_postgres:
+            argv = ["runuser", "-u", "postgres", "--", *argv]
+        return subprocess.run(
+            argv, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120, check=check
+        )
+
+    return run
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
