@@ -146,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
         "directory)",
     )
     profile.add_argument("--no-progress", action="store_true", help="no progress bar")
+    profile.add_argument(
+        "--under-load",
+        action="store_true",
+        help="time the host even while searches run on this machine (their load makes the timings wrong)",
+    )
     _common(profile)
     profile.set_defaults(run=_run_profile)
 
@@ -462,6 +467,7 @@ def _run_profile(args: argparse.Namespace) -> None:
         path, calibration = calibrate_from_csv(args.device, Path(args.calibrate), kernel_set=args.kernel_set)
         print(f"wrote {path}: {_calibration_line(calibration)}")
         return
+    _refuse_timing_under_load(args)
     if args.calibrate is not None:
         for path, calibration in calibrate_and_save(args.device, show_progress=not args.no_progress).values():
             print(f"wrote {path}: {_calibration_line(calibration)}")
@@ -475,6 +481,18 @@ def _run_profile(args: argparse.Namespace) -> None:
     written = profile_and_save(args.device, quick=args.quick, show_progress=not args.no_progress)
     for path, table in written:
         print(f"wrote {path} ({len(table.entries)} entries, noise floor {table.provenance['noise_floor_pct']}%)")
+
+
+def _refuse_timing_under_load(args: argparse.Namespace) -> None:
+    """Host timings taken while searches load the cores would be written into the tables as if true."""
+    from nas.activity import other_searches
+
+    busy = other_searches()
+    if busy and not args.under_load:
+        raise ConfigError(
+            f"{len(busy)} search(es) are running on this machine (pid {', '.join(map(str, busy))}); their load "
+            "would make every timing wrong: wait for them, or pass --under-load to measure anyway"
+        )
 
 
 def _write_kit(args: argparse.Namespace) -> None:

@@ -14,7 +14,7 @@ ALLOWED = {
 }
 # The stages of nas/, lowest first; a module may import its own stage and the stages below it.
 STAGES = ("bottom", "compress", "usermodel", "training", "search", "analysis", "deploy", "profiling", "api", "cli")
-BOTTOM = {"config", "errors", "paths", "objectives", "checkpoint", "progress", "provenance", "locks"}
+BOTTOM = {"config", "errors", "paths", "objectives", "checkpoint", "progress", "provenance", "locks", "activity"}
 
 
 def _imported_modules(path: Path) -> set[str]:

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from tqdm import tqdm
 
 from latency_models.size import stored_bytes
+from nas.activity import searching
 from nas.config import SearchConfig
 from nas.errors import ConfigError, TrialFailed
 from nas.objectives import directions, term
@@ -142,19 +143,26 @@ def run_search(
     )
     try:
         if workers == 1:
-            study.optimize(
-                make_objective(context, paths),
-                n_trials=remaining,
-                callbacks=[_progress_callback(bar, problem.config.objectives)],
-                catch=(TrialFailed,),  # recorded as FAIL with its reason (user attribute fail_reason)
-            )
+            with searching():
+                _optimize(study, context, paths, remaining, bar, problem.config.objectives)
         elif remaining:
-            _run_workers(
-                problem.config, study, paths, storage or paths.default_storage, trials, workers, done, bar, data_dir
-            )
+            storage_url = storage or paths.default_storage
+            _run_workers(problem.config, study, paths, storage_url, trials, workers, done, bar, data_dir)
     finally:
         bar.close()
     return SearchSummary(study=study, context=context, trials_run=remaining, resumed_from=done)
+
+
+def _optimize(
+    study: optuna.Study, context: SearchContext, paths: StudyPaths, remaining: int, bar: tqdm, objectives: tuple
+) -> None:
+    """Runs ``remaining`` trials in this process."""
+    study.optimize(
+        make_objective(context, paths),
+        n_trials=remaining,
+        callbacks=[_progress_callback(bar, objectives)],
+        catch=(TrialFailed,),  # recorded as FAIL with its reason (user attribute fail_reason)
+    )
 
 
 def _run_workers(

@@ -27,6 +27,7 @@ import optuna
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
+from nas.activity import searching
 from nas.config import SearchConfig
 from nas.errors import ConfigError, TrialFailed
 from nas.paths import StudyPaths
@@ -129,12 +130,13 @@ def work(job: WorkerJob) -> None:
     results_dir = Path(job.results_dir)
     context = build_context(problem, results_dir=results_dir)  # the baseline is cached by now
     study = open_study(config, job.name, job.storage, seed_offset=job.seed_offset)
-    study.optimize(
-        make_objective(context, StudyPaths(results_dir, job.name)),
-        n_trials=job.trials,
-        callbacks=[MaxTrialsCallback(job.trials, states=(TrialState.COMPLETE,))],
-        catch=(TrialFailed,),
-    )
+    with searching():
+        study.optimize(
+            make_objective(context, StudyPaths(results_dir, job.name)),
+            n_trials=job.trials,
+            callbacks=[MaxTrialsCallback(job.trials, states=(TrialState.COMPLETE,))],
+            catch=(TrialFailed,),
+        )
 
 
 if __name__ == "__main__":

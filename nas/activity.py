@@ -1,0 +1,49 @@
+"""Which searches run on this machine: each search process holds a lock file while it runs, so a latency
+measurement (``nas profile``, an export's timings) can tell that the cores are busy, and the timings would
+measure the contention instead of the model.
+
+The files live in the temporary directory, one per process; the operating system drops a dead process's
+lock, so a stale file never counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _registry() -> Path:
+    return Path(tempfile.gettempdir()) / f"nas-searches-{os.getuid()}"
+
+
+@contextlib.contextmanager
+def searching() -> Iterator[None]:
+    """Marks this process as running a search for the duration of the block."""
+    path = _registry() / f"{os.getpid()}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def other_searches() -> list[int]:
+    """The pids of the searches running on this machine, this process excepted."""
+    running = []
+    for path in sorted(_registry().glob("*.lock")) if _registry().exists() else []:
+        if path.stem == str(os.getpid()):
+            continue
+        try:
+            with path.open("r") as handle:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)  # free: its process is gone
+        except BlockingIOError:
+            running.append(int(path.stem))
+        except FileNotFoundError:
+            continue
+    return running
