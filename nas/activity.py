@@ -42,6 +42,7 @@ def other_searches() -> list[int]:
         try:
             with path.open("r") as handle:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)  # free: its process is gone
+            path.unlink(missing_ok=True)
         except BlockingIOError:
             running.append(int(path.stem))
         except FileNotFoundError:
