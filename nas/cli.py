@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -39,6 +40,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -68,7 +76,9 @@ def _problem_flags(parser: argparse.ArgumentParser) -> None:
         help="trained variables for --model package.module:factory: a Flax .msgpack (flax.serialization.to_bytes) "
         "or an .npz keyed by leaf path (nas.usermodel.source.save_weights); the factory's own variables otherwise",
     )
-    parser.add_argument("--width", type=float, default=None, help="width multiplier override for the model")
+    parser.add_argument(
+        "--width", type=_positive_float, default=None, help="width multiplier override for the model (0 < w <= 4)"
+    )
     parser.add_argument(
         "--dataset",
         default="digits",

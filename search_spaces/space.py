@@ -9,6 +9,7 @@ prunable channel group, a channel ``keep`` ratio. ``suggest_candidate`` is a pur
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -19,9 +20,18 @@ from search_spaces.errors import SpecError
 from search_spaces.graph import LayerSpec, ModelGraph
 from search_spaces.runtime_support import ACTIVATION_BITS, WEIGHT_BITS, runs_correctly
 
+MAX_GRID_VALUES = 10_000  # a finer grid is a continuous knob in disguise, and enumerating it would stall
+
 
 def _opt_tuple(value: Any) -> tuple[int, ...] | None:
-    return None if value is None else tuple(int(v) for v in value)
+    return None if value is None else _bit_list(value)
+
+
+def _bit_list(value: Any) -> tuple[int, ...]:
+    """A JSON list of bit widths: integers only (4.5 is refused, never truncated to 4)."""
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise SpecError(f"bit widths must be a list of integers, got {value!r}")
+    return tuple(value)
 
 
 def _check_bits(name: str, bits: tuple[int, ...] | None, allowed: tuple[int, ...]) -> None:
@@ -38,9 +48,14 @@ class Grid:
     step: float
 
     def __post_init__(self) -> None:
-        if not (0.0 <= self.low <= self.high <= 1.0) or self.step <= 0:
+        if not (0.0 <= self.low <= self.high <= 1.0) or not self.step > 0 or not math.isfinite(self.step):
             raise SpecError(f"a grid needs 0 <= low <= high <= 1 and step > 0, got {self}")
         count = (self.high - self.low) / self.step
+        if count > MAX_GRID_VALUES:
+            raise SpecError(
+                f"a grid from {self.low} to {self.high} by {self.step} has {count:.3g} values; "
+                f"use a step of at least {(self.high - self.low) / MAX_GRID_VALUES:.2g}"
+            )
         if self.low != self.high and abs(count - round(count)) > 1e-6:
             raise SpecError(f"grid step {self.step} does not divide [{self.low}, {self.high}]")
 
@@ -52,9 +67,13 @@ class Grid:
     @classmethod
     def parse(cls, value: Any) -> Grid:
         """A grid from a number (fixed value) or a ``{"low", "high", "step"}`` object."""
-        if isinstance(value, int | float):
+        if isinstance(value, int | float) and not isinstance(value, bool):
             return cls(low=float(value), high=float(value), step=1.0)
-        if isinstance(value, dict) and set(value) == {"low", "high", "step"}:
+        numbers = isinstance(value, dict) and all(
+            isinstance(value.get(k), int | float) and not isinstance(value.get(k), bool)
+            for k in ("low", "high", "step")
+        )
+        if isinstance(value, dict) and set(value) == {"low", "high", "step"} and numbers:
             return cls(low=float(value["low"]), high=float(value["high"]), step=float(value["step"]))
         raise SpecError(f"expected a number or {{'low', 'high', 'step'}}, got {value!r}")
 
@@ -118,6 +137,8 @@ class SearchSpace:
         _check_bits("activation_bits", self.activation_bits, ACTIVATION_BITS)
         if self.channel_keep.low <= 0:
             raise SpecError("channel_keep must stay above 0: a layer needs at least one channel")
+        if self.sparsity.high >= 1.0 or any(r.sparsity is not None and r.sparsity.high >= 1.0 for r in self.rules):
+            raise SpecError("sparsity must stay below 1: a layer with every weight pruned computes nothing")
 
     def choices_for(self, layer: LayerSpec) -> LayerChoices:
         """The knob values ``layer`` may take: the first matching rule narrows the global ranges."""
@@ -178,8 +199,11 @@ class SearchSpace:
                 kwargs[key] = Grid.parse(raw[key])
         for key in ("weight_bits", "activation_bits"):
             if key in raw:
-                kwargs[key] = tuple(int(b) for b in raw[key])
-        kwargs["rules"] = tuple(LayerRule.parse(r) for r in raw.get("rules", ()))
+                kwargs[key] = _bit_list(raw[key])
+        rules = raw.get("rules", [])
+        if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+            raise SpecError(f"rules must be a list of objects, got {rules!r}")
+        kwargs["rules"] = tuple(LayerRule.parse(r) for r in rules)
         return cls(**kwargs)
 
 

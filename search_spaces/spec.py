@@ -138,7 +138,10 @@ def spec_from_dict(raw: dict[str, Any]) -> ModelSpec:
     """Builds a validated ``ModelSpec`` from its JSON form, applying the width multiplier to channel counts."""
     if not isinstance(raw, dict) or not isinstance(raw.get("nodes"), list):
         raise SpecError("a model spec must be a JSON object with a 'nodes' list")
-    width = float(raw.get("width_multiplier", 1.0))
+    width = raw.get("width_multiplier", 1.0)
+    if isinstance(width, bool) or not isinstance(width, int | float) or not 0 < width <= 4:
+        raise SpecError(f"width_multiplier must be a number in (0, 4], got {width!r}")
+    width = float(width)
     nodes: list[NodeSpec] = []
     previous = "input"
     for item in raw["nodes"]:

@@ -111,6 +111,8 @@ def run_search(
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     paths = StudyPaths(results_dir, name)
+    if paths.root.exists() and not paths.root.is_dir():
+        raise ConfigError(f"{paths.root} is a file, not a study directory; move it or choose another --study name")
     existing = _existing_study(paths, storage)
     if existing is not None and CONFIG_ATTR not in existing.user_attrs and not existing.trials:
         existing = None  # a run killed between creating the study and storing its settings: start it afresh

@@ -35,6 +35,7 @@ _IDX_URLS = {
 }
 _CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 BUILTIN_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+MAX_CLASSES = 10_000  # a label beyond this is an id, not a class index: the classifier would have that many outputs
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -118,8 +119,8 @@ def load_npz(path: Path) -> Dataset:
             raw = "raw_inputs" in archive.files and bool(np.asarray(archive["raw_inputs"]).all())
     except FileNotFoundError:
         raise DataError(f"dataset file {str(path)!r} does not exist") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise DataError(f"{str(path)!r} is not a readable .npz file ({err})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"{str(path)!r} is not a readable .npz file ({err or 'empty'})") from None
     return from_arrays(path.stem, **arrays, raw=raw)
 
 
@@ -148,10 +149,19 @@ def from_arrays(
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"{name}: train images {x_train.shape[1:]} and test images {x_test.shape[1:]} differ")
     num_classes = int(max(y_train.max(), y_test.max())) + 1
-    if num_classes < 2:
+    if num_classes < 2 or len(np.unique(y_train)) < 2:
         raise DataError(f"{name}: labels must cover at least two classes")
+    if num_classes > MAX_CLASSES:
+        raise DataError(
+            f"{name}: labels go up to {num_classes - 1}; they must be class indices 0..K-1 with K <= {MAX_CLASSES}"
+        )
     scale = 255.0 if not raw and max(x_train.max(), x_test.max()) > 1.0 else 1.0
     train_idx, val_idx = _stratified_split(y_train, VALIDATION_FRACTION, SPLIT_SEED)
+    if len(val_idx) == 0 or len(train_idx) == 0:
+        raise DataError(
+            f"{name}: {len(y_train)} training examples leave no validation split ({VALIDATION_FRACTION:.0%} of each "
+            "class); give at least 3 examples of a class"
+        )
     return Dataset(
         name=name,
         x_train=(x_train[train_idx] / scale).astype(np.float32),
@@ -209,6 +219,8 @@ def _as_labels(name: str, y: np.ndarray, count: int) -> np.ndarray:
     y = np.asarray(y).reshape(-1)
     if y.dtype.kind not in "ui" or len(y) != count or (len(y) and y.min() < 0):
         raise DataError(f"{name}: labels must be {count} non-negative integers, got {y.dtype} {y.shape}")
+    if len(y) and y.max() > np.iinfo(np.int32).max:
+        raise DataError(f"{name}: label {y.max()} does not fit int32; labels are class indices 0..K-1")
     return y.astype(np.int32)
 
 
@@ -218,11 +230,13 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         with opener(path, "rb") as handle:
             data = handle.read()
-    except OSError as err:
+    except (OSError, EOFError) as err:  # EOFError: a .gz cut short
         raise DataError(f"cannot read IDX file {str(path)!r}: {err}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DataError(f"{str(path)!r} is not an unsigned-byte IDX file (bad magic number)")
     rank = data[3]
+    if len(data) < 4 + 4 * rank:
+        raise DataError(f"{str(path)!r} is truncated inside its header ({len(data)} bytes)")
     dims = struct.unpack(f">{rank}I", data[4 : 4 + 4 * rank])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank)
     if body.size != int(np.prod(dims)):
