@@ -48,5 +48,6 @@ def save_tree(path: Path, tree: dict[str, Any]) -> None:
 
 def load_tree(path: Path) -> dict[str, Any]:
     """Reads a tree written by ``save_tree``."""
-    with np.load(path, allow_pickle=False) as archive:
+    # Our own handle: numpy leaves its file open when the archive turns out to be truncated.
+    with path.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
         return unflatten_tree({name: archive[name] for name in archive.files})

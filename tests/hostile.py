@@ -214,6 +214,11 @@ CASES: list[Case] = [
         lambda d: (_file(_mkdir(d / "results"), "f", b"x"), ["search", "--study", "f", *QUICK])[1],
     ),
     Case("pareto of a study that does not exist", lambda d: ["pareto", "--study", "none"]),
+    Case("resume after the dataset file was replaced", lambda d: _resume_with_other_data(d)),
+    Case("plot of a study whose trials all failed", lambda d: (_failed_study(d), ["plot", "--study", "failed"])[1]),
+    Case(
+        "export of a damaged trial file", lambda d: (_damaged_trial(d), ["export", "--study", "dmg", "--trial", "0"])[1]
+    ),
     Case(
         "corrupt .tflite",
         lambda d: ["verify", str(_file(d, "m.tflite", b"TFL3" + b"\x00" * 40)), "--min-accuracy", "0.5"],
@@ -236,6 +241,43 @@ CASES: list[Case] = [
         ],
     ),
 ]
+
+
+def _resume_with_other_data(directory: Path) -> list[str]:
+    """A finished study on one dataset file, then the same command after the file was replaced."""
+    from nas.cli import main
+
+    data = _npz(directory, "data.npz")
+    command = ["search", "--study", "swap", "--dataset", str(data), *QUICK, "--objectives", "accuracy,stored_bytes"]
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        assert main([*command, "--results-dir", str(directory / "results")]) == 0
+    rng = np.random.default_rng(1)
+    _npz(directory, "data.npz", x_train=rng.random((60, 8, 8)).astype(np.float32))
+    return command
+
+
+def _failed_study(directory: Path) -> None:
+    """A study whose every trial failed: fine-tuning that diverges."""
+    from nas.config import FinetuneConfig, SearchConfig, TrainConfig
+    from nas.search.context import resolve_problem
+    from nas.search.study import run_search
+
+    config = SearchConfig(
+        objectives=("accuracy", "stored_bytes"),
+        train=TrainConfig(epochs=1),
+        finetune=FinetuneConfig(steps=2, learning_rate=1e30),
+    )
+    run_search(resolve_problem(config), name="failed", trials=2, results_dir=directory / "results", show_progress=False)
+
+
+def _damaged_trial(directory: Path) -> None:
+    """A one-trial study whose trial weights file was cut short afterwards."""
+    from nas.cli import main
+
+    command = ["search", "--study", "dmg", *QUICK, "--objectives", "accuracy,stored_bytes"]
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        assert main([*command, "--results-dir", str(directory / "results")]) == 0
+    _truncated(directory / "results" / "dmg" / "trials" / "trial-0.npz")
 
 
 def _head() -> dict:

@@ -9,6 +9,7 @@ from typing import Any
 
 import optuna
 import pandas as pd
+from optuna.trial import TrialState
 
 from latency_models.registry import cost_model
 from nas.analysis.audit import audit_front
@@ -121,11 +122,21 @@ def add_robustness(
     return out
 
 
+def require_finished_trials(study: optuna.Study) -> None:
+    """Refuses a study with no finished trial, naming why its trials failed."""
+    if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return
+    failed = [t for t in study.trials if "fail_reason" in t.user_attrs]
+    why = f"; trial {failed[-1].number} failed: {failed[-1].user_attrs['fail_reason']}" if failed else ""
+    raise ConfigError(f"study {study.study_name!r} has no finished trial yet ({len(study.trials)} trials){why}")
+
+
 def plot_report(name: str, *, results_dir: Path, storage: str | None = None) -> list[Path]:
     """Draws ``pareto.png`` (accuracy versus the first cost term; ``pareto_<term>.png`` for further cost terms) and
     ``layers.png`` (per-layer view of the front)."""
     study = open_existing(name, results_dir, storage)
     config = study_config(study)
+    require_finished_trials(study)
     trials = trials_frame(study)
     front = front_frame(trials, config.objectives)
     paths = StudyPaths(results_dir, name)

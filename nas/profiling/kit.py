@@ -24,6 +24,7 @@ from tqdm import tqdm
 from latency_models import kit_runner
 from latency_models.device import DEVICES_DIR, DeviceProfile, load_device
 from latency_models.errors import CostModelError
+from latency_models.files import atomic_write_bytes, atomic_write_text
 from latency_models.tflite_keys import operator_names
 from latency_models.timing import TimingProtocol
 from nas.profiling.flash_fit import export_random
@@ -122,8 +123,8 @@ def _fill(device: DeviceProfile, kit: Path, grid: Grid, show_progress: bool) -> 
             bar.update(1)
     manifest = kit_manifest(device, grid, models)
     shutil.copyfile(kit_runner.__file__, kit / RUNNER)
-    (kit / "README.md").write_text(kit_readme(device, manifest, sorted(operators)))
-    (kit / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    atomic_write_text(kit / "README.md", kit_readme(device, manifest, sorted(operators)))
+    atomic_write_text(kit / MANIFEST, json.dumps(manifest, indent=1) + "\n")  # last: a kit with it is whole
     return KitSummary(
         directory=kit,
         micro_models=len(micros),
@@ -134,7 +135,7 @@ def _fill(device: DeviceProfile, kit: Path, grid: Grid, show_progress: bool) -> 
 
 
 def _write(path: Path, content: bytes, operators: set[str]) -> int:
-    path.write_bytes(content)
+    atomic_write_bytes(path, lambda handle: handle.write(content))
     operators |= operator_names(content)
     return len(content)
 

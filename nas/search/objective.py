@@ -8,6 +8,7 @@ constraint mechanism, which steers the sampler away from it at almost no cost.
 from __future__ import annotations
 
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from latency_models.size import LayerSize, compressed_bytes, layer_sizes, stored
 from nas.checkpoint import load_tree, save_tree
 from nas.compress.compression import build_compression, stored_codes
 from nas.compress.models import Compression
-from nas.errors import TrialFailed
+from nas.errors import ConfigError, TrialFailed
 from nas.objectives import AFTER_TRAINING_TERMS, budget_violations, objective_values
 from nas.paths import StudyPaths
 from nas.search.context import SearchContext
@@ -166,8 +167,13 @@ def save_trial_weights(path: Path, result: CandidateResult) -> None:
 
 
 def load_trial_weights(path: Path) -> tuple[dict[str, Any], Compression]:
-    """Inverse of ``save_trial_weights``."""
-    tree = load_tree(path)
+    """Inverse of ``save_trial_weights``; a missing or damaged file is refused in one line."""
+    try:
+        tree = load_tree(path)
+    except FileNotFoundError:
+        raise ConfigError(f"trial weights {path} are missing; run the trial again (a new search trial)") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ConfigError(f"trial weights {path} are damaged ({err}); run the trial again") from None
     # A .npz holds no empty dict: a graph with no prunable channel group stores no channel masks at all.
     return tree["params"], {"channel_mask": {}, **tree["compression"]}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from nas.search.workers import SEED_STRIDE, WorkerJob, fail_dead_workers_trials,
 from search_spaces.space import Candidate
 
 CONFIG_ATTR = "search_config"
+CONTENT_ATTR = "content"
 NSGA2_POPULATION = 10
 
 
@@ -123,12 +125,15 @@ def run_search(
                 f"study {name!r} exists with different settings ({', '.join(changed)}); "
                 "use a new --study name or the original settings"
             )
+        _check_same_content(existing, problem)
     context = build_context(problem, results_dir=results_dir, progress=epoch_progress() if show_progress else None)
     paths.root.mkdir(parents=True, exist_ok=True)
     remove_orphans(paths.root)
     done = len(_finished(existing))
     study = open_study(problem.config, name, storage or paths.default_storage, seed_offset=done)
     _record_baseline(study, context)
+    if CONTENT_ATTR not in study.user_attrs:
+        study.set_user_attr(CONTENT_ATTR, content_fingerprint(problem))
     fail_dead_workers_trials(study)
     if warm_start and done == 0 and not study.trials:
         for params in warm_start_params(context):
@@ -237,6 +242,25 @@ def _finished(study: optuna.Study | None) -> list[optuna.trial.FrozenTrial]:
     if study is None:
         return []
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def content_fingerprint(problem: Problem) -> dict[str, str]:
+    """What the study's model and data files hold (not where they are): a spec edited in place or a dataset
+    file replaced under the same path is a different study."""
+    spec = hashlib.sha256(problem.graph.spec.to_json().encode()).hexdigest()[:16]
+    return {"model": spec, "data": problem.dataset.fingerprint()[:16]}
+
+
+def _check_same_content(study: optuna.Study, problem: Problem) -> None:
+    recorded = study.user_attrs.get(CONTENT_ATTR)
+    if recorded is None:  # a study from before contents were recorded
+        return
+    changed = [what for what, digest in content_fingerprint(problem).items() if recorded.get(what) != digest]
+    if changed:
+        raise ConfigError(
+            f"study {study.study_name!r}: the {' and '.join(changed)} changed since it began (same names, other "
+            "contents); use a new --study name, or restore the original files"
+        )
 
 
 def _record_baseline(study: optuna.Study, context: SearchContext) -> None:

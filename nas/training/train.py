@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -68,9 +69,13 @@ def cached_baseline(
     cache_dir = baseline_dir(results_dir, baseline_key(graph, dataset, config, weights))
     if not ((cache_dir / "meta.json").exists() and (cache_dir / "params.npz").exists()):
         return None
-    meta = json.loads((cache_dir / "meta.json").read_text())
+    try:
+        meta = json.loads((cache_dir / "meta.json").read_text())
+        params = load_tree(cache_dir / "params.npz")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # damaged: treated as absent, so rebuilt
+        return None
     return Baseline(
-        params=load_tree(cache_dir / "params.npz"),
+        params=params,
         val_accuracy=meta["val_accuracy"],
         test_accuracy=meta["test_accuracy"],
         cache_dir=cache_dir,

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 from flax import nnx, serialization
 
+from nas.checkpoint import atomic_write_bytes
 from nas.errors import ConfigError
 from nas.usermodel.trace import leaf_name
 
@@ -161,8 +162,7 @@ def save_weights(path: Path, variables: Any) -> None:
         leaf_name(p, keep_collection=True): np.asarray(leaf)
         for p, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]
     }
-    with path.open("wb") as handle:
-        np.savez(handle, **flat)  # type: ignore[arg-type]  # numpy's stub
+    atomic_write_bytes(path, lambda handle: np.savez(handle, **flat))  # type: ignore[arg-type]  # numpy's stub
 
 
 def _from_npz(path: Path, target: Any) -> Any:
