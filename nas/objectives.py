@@ -173,6 +173,9 @@ OBJECTIVE_TERMS: dict[str, ObjectiveTerm] = {
 AFTER_TRAINING_TERMS = (
     "class_drop",
     "robust_drop",
+    # The entropy of the fine-tuned weights, which fine-tuning changes: an estimate from the baseline's weights
+    # refused candidates that met the budget once trained.
+    "compressed_bytes",
 )  # known only once a candidate is fine-tuned: never a reason to skip training
 SIZE_TERMS = ("stored_bytes", "compressed_bytes")
 DEVICE_TERMS = ("latency_ms", "energy_mj", "ram_bytes", "flash_bytes")  # figures of a device's cost model

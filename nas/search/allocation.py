@@ -21,7 +21,12 @@ import optuna
 from latency_models.cost import Cost
 from nas.objectives import budget_violations, term
 from nas.search.context import SearchContext
-from nas.search.objective import device_cost, evaluate_candidate, metrics_before_training
+from nas.search.objective import (
+    device_cost,
+    estimated_compressed_bytes,
+    evaluate_candidate,
+    metrics_before_training,
+)
 from search_spaces.space import Candidate, parse_precision, precision_label, suggest_candidate
 
 
@@ -91,7 +96,10 @@ def measure_sensitivity(ctx: SearchContext, knobs_: Knobs) -> dict[tuple[str, An
 def _metrics(ctx: SearchContext, params: dict[str, Any]) -> dict[str, float]:
     candidate = candidate_of(ctx, params)
     cost: Cost | None = device_cost(ctx, candidate)
-    return metrics_before_training(ctx, candidate, cost)
+    metrics = metrics_before_training(ctx, candidate, cost)
+    if "compressed_bytes" in (*ctx.config.objectives, *ctx.config.budgets):  # the allocation works on estimates
+        metrics["compressed_bytes"] = estimated_compressed_bytes(ctx, candidate)
+    return metrics
 
 
 def allocate(
