@@ -15,6 +15,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from nas.errors import ConfigError
+
 
 def _registry() -> Path:
     return Path(tempfile.gettempdir()) / f"nas-searches-{os.getuid()}"
@@ -48,3 +50,14 @@ def other_searches() -> list[int]:
         except FileNotFoundError:
             continue
     return running
+
+
+def require_quiet_machine(what: str, *, under_load: bool) -> None:
+    """Refuses to time the host while searches load it (``under_load`` overrides): the timings would carry the
+    other processes' contention into tables and verification records as if it were the model's."""
+    busy = other_searches()
+    if busy and not under_load:
+        raise ConfigError(
+            f"{len(busy)} search(es) are running on this machine (pid {', '.join(map(str, busy))}); {what} times "
+            "the host and their load would make every timing wrong: wait for them, or pass --under-load"
+        )

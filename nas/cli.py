@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from latency_models.console import VERBOSE_ENV
+from nas.activity import require_quiet_machine
 from nas.errors import USER_ERRORS, ConfigError
 from nas.objectives import OBJECTIVE_TERMS
 
@@ -60,6 +61,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=Path("results"),
         help="where studies and cached baselines live (default: results)",
+    )
+
+
+def _under_load_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--under-load",
+        action="store_true",
+        help="time the host even while searches run on this machine (their load makes the timings wrong)",
     )
 
 
@@ -156,11 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "directory)",
     )
     profile.add_argument("--no-progress", action="store_true", help="no progress bar")
-    profile.add_argument(
-        "--under-load",
-        action="store_true",
-        help="time the host even while searches run on this machine (their load makes the timings wrong)",
-    )
+    _under_load_flag(profile)
     _common(profile)
     profile.set_defaults(run=_run_profile)
 
@@ -251,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.set_defaults(run=_run_search)
 
     export = sub.add_parser("export", help="export trials to .tflite and verify them in the LiteRT interpreter")
+    _under_load_flag(export)
     export.add_argument("--study", required=True, help="study name")
     which = export.add_mutually_exclusive_group(required=True)
     which.add_argument("--trial", type=_non_negative_int, action="append", help="trial number (repeatable)")
@@ -262,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_run_export)
 
     verify = sub.add_parser("verify", help="re-run the interpreter checks on a .tflite file")
+    _under_load_flag(verify)
     verify.add_argument("model", type=Path, help="the .tflite file")
     verify.add_argument("--dataset", default=None, help="test data (default: the study's dataset, else digits)")
     verify.add_argument("--threads", type=_positive_int, default=1, help="interpreter threads (default 1)")
@@ -477,7 +484,8 @@ def _run_profile(args: argparse.Namespace) -> None:
         path, calibration = calibrate_from_csv(args.device, Path(args.calibrate), kernel_set=args.kernel_set)
         print(f"wrote {path}: {_calibration_line(calibration)}")
         return
-    _refuse_timing_under_load(args)
+    if args.device == "host":
+        require_quiet_machine("profiling", under_load=args.under_load)
     if args.calibrate is not None:
         for path, calibration in calibrate_and_save(args.device, show_progress=not args.no_progress).values():
             print(f"wrote {path}: {_calibration_line(calibration)}")
@@ -491,18 +499,6 @@ def _run_profile(args: argparse.Namespace) -> None:
     written = profile_and_save(args.device, quick=args.quick, show_progress=not args.no_progress)
     for path, table in written:
         print(f"wrote {path} ({len(table.entries)} entries, noise floor {table.provenance['noise_floor_pct']}%)")
-
-
-def _refuse_timing_under_load(args: argparse.Namespace) -> None:
-    """Host timings taken while searches load the cores would be written into the tables as if true."""
-    from nas.activity import other_searches
-
-    busy = other_searches()
-    if busy and not args.under_load:
-        raise ConfigError(
-            f"{len(busy)} search(es) are running on this machine (pid {', '.join(map(str, busy))}); their load "
-            "would make every timing wrong: wait for them, or pass --under-load to measure anyway"
-        )
 
 
 def _write_kit(args: argparse.Namespace) -> None:
@@ -847,6 +843,7 @@ def _print_cost_check(label: str, check: dict) -> None:
 def _run_export(args: argparse.Namespace) -> int:
     from nas.deploy.study_export import export_trials
 
+    require_quiet_machine("an export's verification", under_load=args.under_load)
     records = export_trials(
         args.study,
         None if args.pareto or args.knee else args.trial,
@@ -874,6 +871,7 @@ def _run_export(args: argparse.Namespace) -> int:
 def _run_verify(args: argparse.Namespace) -> int:
     from nas.deploy.study_export import verify_file
 
+    require_quiet_machine("verification", under_load=args.under_load)
     record = verify_file(args.model, dataset_source=args.dataset, threads=args.threads, min_accuracy=args.min_accuracy)
     _print_checks(str(args.model), record)
     for item in record["not_checked"]:

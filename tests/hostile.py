@@ -220,6 +220,10 @@ CASES: list[Case] = [
         "export of a damaged trial file", lambda d: (_damaged_trial(d), ["export", "--study", "dmg", "--trial", "0"])[1]
     ),
     Case(
+        "export beside a damaged verification.json",
+        lambda d: (_damaged_trial(d, verification=True), ["export", "--study", "dmg", "--trial", "0"])[1],
+    ),
+    Case(
         "corrupt .tflite",
         lambda d: ["verify", str(_file(d, "m.tflite", b"TFL3" + b"\x00" * 40)), "--min-accuracy", "0.5"],
     ),
@@ -270,14 +274,17 @@ def _failed_study(directory: Path) -> None:
     run_search(resolve_problem(config), name="failed", trials=2, results_dir=directory / "results", show_progress=False)
 
 
-def _damaged_trial(directory: Path) -> None:
-    """A one-trial study whose trial weights file was cut short afterwards."""
+def _damaged_trial(directory: Path, verification: bool = False) -> None:
+    """A one-trial study whose trial weights file (or its verification record file) was cut short afterwards."""
     from nas.cli import main
 
     command = ["search", "--study", "dmg", *QUICK, "--objectives", "accuracy,stored_bytes"]
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         assert main([*command, "--results-dir", str(directory / "results")]) == 0
-    _truncated(directory / "results" / "dmg" / "trials" / "trial-0.npz")
+    if verification:
+        _file(directory / "results" / "dmg", "verification.json", '{"trial-0": {"model": "x"')
+    else:
+        _truncated(directory / "results" / "dmg" / "trials" / "trial-0.npz")
 
 
 def _head() -> dict:

@@ -56,6 +56,8 @@ def export_trials(
         numbers = [int(n) for n in front["number"]]
     paths = StudyPaths(results_dir, name)
     _check_trials(study, numbers, paths)
+    if paths.verification.exists():
+        _read_records(paths.verification)  # a damaged record file is refused before anything is exported
     context = build_model_context(resolve_problem(config))
     records = [export_trial(context, study, number, paths, threads) for number in numbers]
     return records
@@ -161,8 +163,12 @@ def _stored_reference(path: Path, labels: np.ndarray) -> Reference | None:
     stored = reference_path(path)
     if not stored.exists():
         return None
-    logits = np.load(stored, allow_pickle=False)
-    if logits.ndim != 2 or len(logits) != len(labels):
+    try:
+        with stored.open("rb") as handle:
+            logits = np.load(handle, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise ConfigError(f"{stored} is damaged ({err or 'empty'}); export the trial again to rewrite it") from None
+    if not isinstance(logits, np.ndarray) or logits.ndim != 2 or len(logits) != len(labels):
         raise ConfigError(
             f"{stored.name} holds outputs for {len(logits)} examples but the test split has {len(labels)}; "
             "verify with the dataset the model was exported with (--dataset)"
@@ -188,7 +194,7 @@ def _record_of(path: Path) -> dict[str, Any] | None:
     verification = verification_of(path)
     if not verification.exists():
         return None
-    for record in json.loads(verification.read_text()).values():
+    for record in _read_records(verification).values():
         if Path(record["model"]).resolve() == path.resolve():
             return record
     return None
@@ -203,7 +209,19 @@ def _check_trials(study: optuna.Study, numbers: list[int], paths: StudyPaths) ->
             raise ConfigError(f"the weights of trial {number} are missing ({paths.trial_weights(number)})")
 
 
+def _read_records(path: Path) -> dict[str, Any]:
+    """The verification records in ``path``; a damaged file is refused, never overwritten (it holds other
+    trials' records)."""
+    try:
+        records = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{path} is damaged ({err}); move it away and export the trials again") from None
+    if not isinstance(records, dict):
+        raise ConfigError(f"{path} is damaged (not a JSON object); move it away and export the trials again")
+    return records
+
+
 def _merge_record(path: Path, record: dict[str, Any]) -> None:
-    records = json.loads(path.read_text()) if path.exists() else {}
+    records = _read_records(path) if path.exists() else {}
     records[f"trial-{record['trial']}"] = record
     atomic_write_bytes(path, lambda handle: handle.write(json.dumps(records, indent=1).encode()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -130,7 +131,12 @@ def run_search(
     paths.root.mkdir(parents=True, exist_ok=True)
     remove_orphans(paths.root)
     done = len(_finished(existing))
-    study = open_study(problem.config, name, storage or paths.default_storage, seed_offset=done)
+    if existing is not None:
+        fail_dead_workers_trials(existing)  # a killed run's trial is not a concurrent worker
+    # Another process already searching this study samples with the same seed: move away from it.
+    concurrent = existing is not None and bool(existing.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    offset = done + (SEED_STRIDE * (os.getpid() % 997 + 1) if concurrent else 0)
+    study = open_study(problem.config, name, storage or paths.default_storage, seed_offset=offset)
     _record_baseline(study, context)
     if CONTENT_ATTR not in study.user_attrs:
         study.set_user_attr(CONTENT_ATTR, content_fingerprint(problem))

@@ -42,13 +42,16 @@ def worker_identity() -> str:
 
 
 def fail_dead_workers_trials(study: optuna.Study) -> list[int]:
-    """Marks failed the RUNNING trials whose worker was a process on this machine that no longer runs."""
+    """Marks failed the RUNNING trials whose worker was a process on this machine that no longer runs, and
+    those that never named a worker (a process killed in the instant between starting a trial and naming
+    itself, the first thing every trial does)."""
     host = socket.gethostname()
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = str(trial.user_attrs.get(WORKER_ATTR, ""))
         owner, _, pid = worker.rpartition(":")
-        if owner == host and pid.isdigit() and not _alive(int(pid)):
+        unnamed = not worker
+        if unnamed or (owner == host and pid.isdigit() and not _alive(int(pid))):
             # Optuna's public route (fail_stale_trials) waits for a heartbeat to go stale; this one is known dead.
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             failed.append(trial.number)

@@ -38,7 +38,7 @@ def test_search_resume_pareto_and_plot_end_to_end(tmp_path, capsys):
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(complete) == 6
     attrs = complete[0].user_attrs
-    assert set(attrs) == {"candidate", "metrics", "summary"}
+    assert set(attrs) == {"candidate", "metrics", "summary", "worker"}
     assert attrs["summary"].startswith("val 0.") and "on host" in attrs["summary"] and "conv1 w" in attrs["summary"]
     metrics = attrs["metrics"]
     assert set(metrics) >= {"val_accuracy", "stored_bytes", "latency_ms", "ram_bytes", "layer_sizes", "seconds"}

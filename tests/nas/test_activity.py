@@ -1,4 +1,5 @@
-"""Host timings are refused while a search runs on the machine; a dead search no longer counts."""
+"""Host timings (profile, export, verify) are refused while a search runs on the machine; a dead search no
+longer counts."""
 
 from __future__ import annotations
 
@@ -21,15 +22,20 @@ with searching():
 """
 
 
-def test_profile_refuses_while_a_search_runs_and_not_after_it_died(capsys):
+def test_host_timings_are_refused_while_a_search_runs_and_not_after_it_died(capsys):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     search = subprocess.Popen([sys.executable, "-c", HOLD], env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert search.stdout is not None and search.stdout.readline().strip() == "ready"
         assert search.pid in other_searches()
-        assert main(["profile", "--device", "host", "--quick"]) == 2
-        err = capsys.readouterr().err
-        assert f"pid {search.pid}" in err and "--under-load" in err and len(err.strip().splitlines()) == 1
+        for command in (
+            ["profile", "--device", "host", "--quick"],
+            ["export", "--study", "s", "--knee"],
+            ["verify", "m.tflite"],
+        ):
+            assert main(command) == 2
+            err = capsys.readouterr().err
+            assert str(search.pid) in err and "--under-load" in err and len(err.strip().splitlines()) == 1
     finally:
         search.kill()
         search.wait()
