@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+import sqlalchemy
 from optuna.trial import TrialState
 
 from nas.search.objective import load_trial_weights
@@ -26,9 +27,20 @@ def _states(database: Path) -> list[TrialState]:
         return []
     try:
         study = optuna.load_study(study_name="kill", storage=f"sqlite:///{database}")
-    except KeyError:
+        return [t.state for t in study.get_trials(deepcopy=False)]
+    except (KeyError, sqlalchemy.exc.OperationalError):  # not created yet, or its tables being created now
         return []
-    return [t.state for t in study.get_trials(deepcopy=False)]
+
+
+def _wait_for_a_running_third_trial(process: subprocess.Popen, database: Path, log: Path) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        states = _states(database)
+        if states.count(TrialState.COMPLETE) >= 2 and states[-1] == TrialState.RUNNING:
+            return
+        assert process.poll() is None, log.read_text()[-2000:]
+        time.sleep(0.05)
+    pytest.fail("the search never reached a running third trial")
 
 
 def test_sigkill_mid_trial_then_the_same_command_resumes_cleanly(tmp_path):
@@ -41,17 +53,11 @@ def test_sigkill_mid_trial_then_the_same_command_resumes_cleanly(tmp_path):
     with log.open("wb") as handle:
         process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=handle, stderr=handle)
     database = results / "kill" / "study.db"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        states = _states(database)
-        if states.count(TrialState.COMPLETE) >= 2 and states[-1] == TrialState.RUNNING:
-            break
-        assert process.poll() is None, log.read_text()[-2000:]
-        time.sleep(0.05)
-    else:
-        pytest.fail("the search never reached a running third trial")
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    try:
+        _wait_for_a_running_third_trial(process, database, log)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
     killed_at = len(_states(database)) - 1
     orphan = results / "kill" / "trials" / ".trial-99.npz.abc.tmp"
     orphan.parent.mkdir(parents=True, exist_ok=True)
