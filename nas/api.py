@@ -21,6 +21,7 @@ import optuna
 import pandas as pd
 
 from latency_models.device import load_device
+from nas.activity import require_quiet_machine
 from nas.analysis.pareto import front_frame, trials_frame
 from nas.checkpoint import atomic_write_bytes
 from nas.config import FinetuneConfig, SearchConfig
@@ -144,11 +145,13 @@ class SearchResult:
         """The feasible Pareto front, one row per trial (objectives, device figures, provenance)."""
         return front_frame(trials_frame(self.study), self.config.objectives)
 
-    def export(self, which: int | str = "knee", *, threads: int = 1) -> list[dict[str, Any]]:
+    def export(self, which: int | str = "knee", *, threads: int = 1, under_load: bool = False) -> list[dict[str, Any]]:
         """Exports trial ``which`` (a number, ``"knee"`` or ``"pareto"``) to ``.tflite`` and verifies each file
-        in the LiteRT interpreter; each record holds the path, accuracies, parity and cost checks."""
+        in the LiteRT interpreter; each record holds the path, accuracies, parity and cost checks. Refused while
+        searches run on this machine (their load would be timed with the model) unless ``under_load``."""
         if which not in ("knee", "pareto") and not isinstance(which, int):
             raise ConfigError(f"export which={which!r}: use a trial number, 'knee' or 'pareto'")
+        require_quiet_machine("an export's verification", under_load=under_load)
         return export_trials(
             self.name,
             [which] if isinstance(which, int) else None,
@@ -176,6 +179,7 @@ def search(
     storage: str | None = None,
     call_kwargs: dict[str, Any] | None = None,
     show_progress: bool = True,
+    workers: int = 1,
 ) -> SearchResult:
     """Searches per-layer pruning and precision for a trained ``model`` on ``device``.
 
@@ -187,6 +191,7 @@ def search(
         study: the study name; the same call again resumes it.
         budgets: limits in each term's raw unit, e.g. ``{"latency_ms": 0.01, "ram_bytes": 65536}``.
         finetune_steps: fine-tuning steps per candidate (default: the CLI's 300).
+        workers: processes that run trials at once, each with an equal share of the cores.
     """
     check_study_name(study)
     results = Path(results_dir)
@@ -221,6 +226,7 @@ def search(
             results_dir=results,
             storage=storage,
             show_progress=show_progress,
+            workers=workers,
         )
     finally:
         optuna.logging.set_verbosity(verbosity)
