@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from nas.errors import ConfigError
+from nas.locks import exclusive
 
 
 def _registry() -> Path:
@@ -26,13 +27,11 @@ def _registry() -> Path:
 def searching() -> Iterator[None]:
     """Marks this process as running a search for the duration of the block."""
     path = _registry() / f"{os.getpid()}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
+    try:
+        with exclusive(path):
             yield
-        finally:
-            path.unlink(missing_ok=True)
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def other_searches() -> list[int]:

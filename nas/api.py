@@ -21,7 +21,6 @@ import optuna
 import pandas as pd
 
 from latency_models.device import load_device
-from nas.activity import require_quiet_machine
 from nas.analysis.pareto import front_frame, trials_frame
 from nas.checkpoint import atomic_write_bytes
 from nas.config import FinetuneConfig, SearchConfig
@@ -151,7 +150,6 @@ class SearchResult:
         searches run on this machine (their load would be timed with the model) unless ``under_load``."""
         if which not in ("knee", "pareto") and not isinstance(which, int):
             raise ConfigError(f"export which={which!r}: use a trial number, 'knee' or 'pareto'")
-        require_quiet_machine("an export's verification", under_load=under_load)
         return export_trials(
             self.name,
             [which] if isinstance(which, int) else None,
@@ -159,6 +157,7 @@ class SearchResult:
             storage=self.storage,
             threads=threads,
             knee=which == "knee",
+            under_load=under_load,
         )
 
 

@@ -843,7 +843,6 @@ def _print_cost_check(label: str, check: dict) -> None:
 def _run_export(args: argparse.Namespace) -> int:
     from nas.deploy.study_export import export_trials
 
-    require_quiet_machine("an export's verification", under_load=args.under_load)
     records = export_trials(
         args.study,
         None if args.pareto or args.knee else args.trial,
@@ -851,6 +850,7 @@ def _run_export(args: argparse.Namespace) -> int:
         storage=args.storage,
         threads=args.threads,
         knee=args.knee,
+        under_load=args.under_load,
     )
     for record in records:
         print(
@@ -871,8 +871,13 @@ def _run_export(args: argparse.Namespace) -> int:
 def _run_verify(args: argparse.Namespace) -> int:
     from nas.deploy.study_export import verify_file
 
-    require_quiet_machine("verification", under_load=args.under_load)
-    record = verify_file(args.model, dataset_source=args.dataset, threads=args.threads, min_accuracy=args.min_accuracy)
+    record = verify_file(
+        args.model,
+        dataset_source=args.dataset,
+        threads=args.threads,
+        min_accuracy=args.min_accuracy,
+        under_load=args.under_load,
+    )
     _print_checks(str(args.model), record)
     for item in record["not_checked"]:
         print(f"{args.model} not checked: {item}")

@@ -17,6 +17,7 @@ import optuna
 
 from latency_models.errors import ModelLoadError
 from latency_models.runtime_memory import tensor_memory
+from nas.activity import require_quiet_machine
 from nas.analysis.pareto import front_frame, knee_point, trials_frame
 from nas.analysis.report import open_existing
 from nas.checkpoint import atomic_write_bytes
@@ -45,8 +46,13 @@ def export_trials(
     storage: str | None = None,
     threads: int = 1,
     knee: bool = False,
+    under_load: bool = False,
 ) -> list[dict[str, Any]]:
-    """Exports and verifies trials (``numbers``; the whole front when None; the knee point with ``knee``)."""
+    """Exports and verifies trials (``numbers``; the whole front when None; the knee point with ``knee``).
+
+    Verification times the host, so it is refused while searches run on this machine unless ``under_load``.
+    """
+    require_quiet_machine("an export's verification", under_load=under_load)
     study = open_existing(name, results_dir, storage)
     config = study_config(study)
     front = front_frame(trials_frame(study), config.objectives)
@@ -118,15 +124,21 @@ def divergence_report(content: bytes, graph, params, compression, x: np.ndarray)
 
 
 def verify_file(
-    path: Path, *, dataset_source: str | None, threads: int = 1, min_accuracy: float | None = None
+    path: Path,
+    *,
+    dataset_source: str | None,
+    threads: int = 1,
+    min_accuracy: float | None = None,
+    under_load: bool = False,
 ) -> dict[str, Any]:
     """Re-runs the checks on any ``.tflite`` and says what it could not check.
 
     Agreement is checked against the JAX predictions kept beside a file exported here. Accuracy is judged
     against ``min_accuracy`` when given, else the JAX accuracy (from those predictions, or the export's record).
     With neither, accuracy is not judged and the file is not verified (``passed`` False, ``not_checked`` says
-    why): a model that merely loads and runs proves nothing.
+    why): a model that merely loads and runs proves nothing. Refused under a search's load, as ``export_trials``.
     """
+    require_quiet_machine("verification", under_load=under_load)
     try:
         content = path.read_bytes()
     except OSError as err:

@@ -140,7 +140,6 @@ def run_search(
     _record_baseline(study, context)
     if CONTENT_ATTR not in study.user_attrs:
         study.set_user_attr(CONTENT_ATTR, content_fingerprint(problem))
-    fail_dead_workers_trials(study)
     if warm_start and done == 0 and not study.trials:
         for params in warm_start_params(context):
             study.enqueue_trial(params)

@@ -44,7 +44,7 @@ from search_spaces.spec import FLOAT_OP, ModelSpec, NodeSpec
 _NHWC_HWIO = ((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
 _AFFINE = ("add", "sub", "mul", "div")
 _CLIPPING = ("max", "min", "clamp")
-_ALIASES = ("convert_element_type", "copy", "copy_p", "optimization_barrier")
+_ALIASES = ("convert_element_type", "copy", "optimization_barrier")
 _PROBE = np.concatenate([np.linspace(-10.0, 10.0, 401), [-1e3, 1e3]]).astype(np.float32)  # every 0.05, and far out
 PARITY_TOLERANCE = 1e-4  # relative to the largest logit: float32 reassociation stays far below it
 
