@@ -70,13 +70,13 @@ def throughput_run(trials: int) -> dict[str, Any]:
     done = [t for t in summary.study.trials if t.state.name == "COMPLETE"]
     wall = [t.duration.total_seconds() for t in done if t.duration is not None]
     phases = [t.user_attrs["metrics"]["seconds"] for t in done]
-    compiled = [p["finetune"] + p["evaluate"] for p in phases]
+    compiled = [p["finetune"] + p["calibrate"] for p in phases]
     return {
         "search_minutes": round(seconds / 60, 3),
         "trials_per_minute": round(60 * len(done) / seconds, 2),
         "median_trial_seconds": round(statistics.median(wall), 4),
         "median_finetune_seconds": round(statistics.median(p["finetune"] for p in phases), 4),
-        "median_evaluate_seconds": round(statistics.median(p["evaluate"] for p in phases), 4),
+        "median_calibrate_seconds": round(statistics.median(p["calibrate"] for p in phases), 4),
         "overhead_ratio": round(sum(wall) / sum(compiled), 4),
         "cost_lookup_share": round(sum(p["cost"] for p in phases) / sum(wall), 5),
         "trial_overhead_ratio_p10_p90": [

@@ -23,7 +23,7 @@ import pandas as pd
 from latency_models.device import load_device
 from nas.analysis.pareto import front_frame, trials_frame
 from nas.checkpoint import atomic_write_bytes
-from nas.config import FinetuneConfig, SearchConfig
+from nas.config import SearchConfig, finetune_config
 from nas.deploy.study_export import export_trials
 from nas.errors import ConfigError
 from nas.paths import check_study_name
@@ -172,6 +172,7 @@ def search(
     objectives: Sequence[str] = ("accuracy", "latency_ms"),
     budgets: Mapping[str, float] | None = None,
     finetune_steps: int | None = None,
+    finetune_lr: float | None = None,
     sampler: str = "tpe",
     seed: int = 0,
     results_dir: str | Path = "results",
@@ -190,6 +191,7 @@ def search(
         study: the study name; the same call again resumes it.
         budgets: limits in each term's raw unit, e.g. ``{"latency_ms": 0.01, "ram_bytes": 65536}``.
         finetune_steps: fine-tuning steps per candidate (default: the CLI's 300).
+        finetune_lr: fine-tuning learning rate (default None: chosen per model by a short sweep on the baseline).
         workers: processes that run trials at once, each with an equal share of the cores.
     """
     check_study_name(study)
@@ -213,7 +215,7 @@ def search(
         device=device,
         sampler=sampler,
         seed=seed,
-        finetune=FinetuneConfig() if finetune_steps is None else FinetuneConfig(steps=finetune_steps),
+        finetune=finetune_config(finetune_steps, finetune_lr),
     )
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is the progress bar's job

@@ -41,6 +41,11 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _learning_rate(text: str) -> float | None:
+    """A positive learning rate, or None for ``auto``."""
+    return None if text == "auto" else _positive_float(text)
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value) or value <= 0:
@@ -216,7 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--sampler", default=None, help="tpe, nsga2, random or gp (default: tpe, by benchmark)")
     search.add_argument(
-        "--steps", type=_non_negative_int, default=None, help="fine-tuning steps per trial (default: 300)"
+        "--steps",
+        "--finetune-steps",
+        dest="steps",
+        type=_non_negative_int,
+        default=None,
+        help="fine-tuning steps per trial (default: 300)",
+    )
+    search.add_argument(
+        "--finetune-lr",
+        type=_learning_rate,
+        default=None,
+        help="fine-tuning learning rate, or auto: chosen per model by a short sweep on the baseline (default)",
     )
     search.add_argument(
         "--objectives",
@@ -301,6 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
         select.add_argument(flag, type=float, default=None, help=f"limit in {unit} on {' or '.join(applies_to)}")
     select.add_argument("--min-accuracy", type=_fraction, default=None, help="minimum validation accuracy (0-1)")
     select.add_argument(
+        "--allow-collapsed",
+        action="store_true",
+        help="accept a model more than 5 points below the uncompressed one or near chance (refused by default)",
+    )
+    select.add_argument(
         "--rollback", action="store_true", help="make the version accepted before the current one current again"
     )
     select.add_argument("--storage", default=None, help="Optuna storage URL (default: the study's sqlite file)")
@@ -366,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace):
     from latency_models.device import load_device
-    from nas.config import DEFAULT_SAMPLER, FinetuneConfig, SearchConfig, TrainConfig, load_space_file
+    from nas.config import DEFAULT_SAMPLER, SearchConfig, TrainConfig, finetune_config, load_space_file
     from nas.search.context import with_device_limits
 
     objectives = tuple(name.strip() for name in getattr(args, "objectives", "accuracy,latency_ms").split(","))
@@ -388,7 +409,7 @@ def _config(args: argparse.Namespace):
         sampler=getattr(args, "sampler", None) or DEFAULT_SAMPLER,
         seed=args.seed,
         train=TrainConfig(epochs=args.epochs, seed=args.seed),
-        finetune=FinetuneConfig() if steps is None else FinetuneConfig(steps=steps),
+        finetune=finetune_config(steps, getattr(args, "finetune_lr", None)),
     )
 
 
@@ -782,6 +803,7 @@ def _run_select(args: argparse.Namespace) -> int:
         results_dir=args.results_dir,
         storage=args.storage,
         command=command,
+        allow_collapsed=args.allow_collapsed,
     )
     if isinstance(result, Shortfall):
         print(f"nas select: nothing selected: {result.reason}", file=sys.stderr)
@@ -857,6 +879,8 @@ def _run_export(args: argparse.Namespace) -> int:
             f"trial {record['trial']}: {record['model']} ({record['file_bytes']} B, gzip {record['gzip_bytes']} B), "
             f"JAX test accuracy {record['jax_test_accuracy']:.4f}"
         )
+        if record.get("quality_warning"):
+            print(f"  warning: trial {record['trial']}: {record['quality_warning']}")
         _print_checks(f"  trial {record['trial']}", record)
         _print_cost_check(f"  trial {record['trial']}", record["cost_check"])
         if not record["passed"]:

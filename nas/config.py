@@ -28,17 +28,26 @@ class TrainConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class FinetuneConfig:
-    """Fine-tuning hyper-parameters (the defaults were chosen by ``benchmarks/search_throughput.py``)."""
+    """Fine-tuning hyper-parameters (steps and batch chosen by ``benchmarks/search_throughput.py``).
+
+    ``learning_rate=None`` chooses the rate per model, by a short sweep on the baseline before the search
+    (``nas.training.learning_rate``); a number fixes it.
+    """
 
     steps: int = 300
     batch_size: int = 128
-    learning_rate: float = 2e-2
+    learning_rate: float | None = None
     calibration_size: int = 512
     eval_batch_size: int = 512
 
     def __post_init__(self) -> None:
-        if self.steps < 0 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise ValueError("steps must be >= 0, batch_size >= 1 and learning_rate > 0")
+        if self.steps < 0 or self.batch_size < 1 or not (self.learning_rate is None or self.learning_rate > 0):
+            raise ValueError("steps must be >= 0, batch_size >= 1 and learning_rate > 0 (or None: chosen)")
+
+
+def finetune_config(steps: int | None, learning_rate: float | None) -> FinetuneConfig:
+    """The fine-tuning settings with the defaults where ``steps`` or ``learning_rate`` is None (the rate: chosen)."""
+    return FinetuneConfig(learning_rate=learning_rate, **({} if steps is None else {"steps": steps}))
 
 
 SAMPLERS = ("tpe", "nsga2", "random", "gp")

@@ -4,8 +4,10 @@ Overall accuracy can hide a few classes that lose much more than the average (Ho
 Bias in Compressed Models", 2020). For a compressed model and the uncompressed baseline, on the same examples,
 the audit gives each class's accuracy change with a paired, class-stratified bootstrap confidence interval
 (resampling examples within each class, the two models' outcomes on an example kept together), the worst
-class, and the classes whose drop exceeds twice the mean drop over classes, flagged when their interval also
-excludes no change (so that one example more or less in a class of thirty does not raise a flag).
+class, and the classes whose drop exceeds twice the mean drop over classes or ``ABSOLUTE_FLAG_DROP`` whatever
+the mean (a collapse that hits most classes raises the mean so far that the relative rule alone missed a 94%
+drop), flagged when their interval also excludes no change (so that one example more or less in a class of
+thirty does not raise a flag).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from search_spaces.space import Candidate
 RESAMPLES = 2000
 CONFIDENCE = 0.95
 FLAG_FACTOR = 2.0
+ABSOLUTE_FLAG_DROP = 0.2  # a class losing more than 20 points is flagged whatever the other classes lose
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +63,8 @@ class Audit:
 
     @property
     def flagged(self) -> tuple[int, ...]:
-        """Labels of the classes whose drop exceeds twice the mean drop, with an interval that excludes zero."""
+        """Labels of the classes whose drop exceeds twice the mean drop (or ``ABSOLUTE_FLAG_DROP``), with an
+        interval that excludes zero."""
         return tuple(c.label for c in self.classes if c.flagged)
 
     def to_dict(self) -> dict[str, object]:
@@ -102,7 +106,7 @@ def audit_classes(
         changes[int(label)] = float(difference.mean())
         intervals[int(label)] = (float(np.quantile(resampled, tail)), float(np.quantile(resampled, 1 - tail)))
     mean_drop = -float(np.mean(list(changes.values())))
-    threshold = FLAG_FACTOR * max(mean_drop, 0.0)
+    threshold = min(FLAG_FACTOR * max(mean_drop, 0.0), ABSOLUTE_FLAG_DROP)
     classes = tuple(
         ClassChange(
             label=label,

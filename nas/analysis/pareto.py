@@ -77,15 +77,38 @@ def front_frame(trials: pd.DataFrame, objectives: Sequence[str]) -> pd.DataFrame
     return ok[mask].sort_values([*objectives[1:2], "number"]).reset_index(drop=True)
 
 
+KNEE_TOLERANCE = 0.01  # a degenerate front's knee may give up at most 1 accuracy point to the most accurate member
+
+
 def knee_point(front: pd.DataFrame, objectives: Sequence[str]) -> int:
     """Trial number of the front's knee: the member farthest beyond the plane through the front's extremes.
 
     Each objective is scaled to [0, 1] over the front with 1 the best; the extremes are the members best in
     each objective, and the knee is the member that lies farthest beyond the hyperplane through them towards
     the ideal point (with two objectives: the line joining the front's two ends).
+
+    A front with no member beyond that plane (one or two members, or all on one line) has no such knee: there
+    the knee is the cheapest member (first cost objective) within ``KNEE_TOLERANCE`` accuracy of the most
+    accurate one, never a choice by row order.
     """
     if front.empty:
         raise ConfigError("the study has no feasible trial on its front yet; run more trials")
+    beyond = _beyond_extremes(front, objectives)
+    if float(np.max(beyond)) <= 1e-9:
+        return _tolerant_cheapest(front, objectives)
+    return int(front["number"].iloc[int(np.argmax(beyond))])
+
+
+def _tolerant_cheapest(front: pd.DataFrame, objectives: Sequence[str]) -> int:
+    accuracy, cost = objectives[0], objectives[1]
+    close = front[front[accuracy] >= front[accuracy].max() - KNEE_TOLERANCE]
+    sign = 1.0 if directions(objectives)[1] == "minimize" else -1.0
+    ranked = close.assign(_cost=sign * close[cost].astype(float)).sort_values(["_cost", accuracy, "number"])
+    return int(ranked["number"].iloc[0])
+
+
+def _beyond_extremes(front: pd.DataFrame, objectives: Sequence[str]) -> np.ndarray:
+    """Each member's scaled distance beyond the hyperplane through the front's extremes (see ``knee_point``)."""
     signs = np.array([1.0 if d == "maximize" else -1.0 for d in directions(objectives)])
     scaled = front[list(objectives)].to_numpy(float) * signs
     span = np.ptp(scaled, axis=0)
@@ -93,8 +116,7 @@ def knee_point(front: pd.DataFrame, objectives: Sequence[str]) -> int:
     extremes = scaled[np.argmax(scaled, axis=0)]
     # Plane n . x = 1 through the extremes; lstsq copes with coincident extremes (a degenerate plane).
     normal = np.linalg.lstsq(extremes, np.ones(len(objectives)), rcond=None)[0]
-    beyond = (scaled @ normal - 1.0) / (np.linalg.norm(normal) or 1.0)
-    return int(front["number"].iloc[int(np.argmax(beyond))])
+    return (scaled @ normal - 1.0) / (np.linalg.norm(normal) or 1.0)
 
 
 def add_test_accuracy(ctx: ModelContext, paths: StudyPaths, front: pd.DataFrame) -> pd.DataFrame:

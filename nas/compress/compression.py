@@ -48,6 +48,17 @@ def with_ranges(compression: Compression, ranges: dict[str, Any]) -> Compression
     return {**compression, "ranges": ranges}
 
 
+def uncompressed_like(compression: Compression) -> Compression:
+    """``compression`` with nothing pruned and float32 everywhere: the uncompressed model in the same arrays."""
+    return {
+        **compression,
+        "kernel_mask": {name: jnp.ones_like(mask) for name, mask in compression["kernel_mask"].items()},
+        "channel_mask": {name: jnp.ones_like(mask) for name, mask in compression["channel_mask"].items()},
+        "weight_bits": {name: jnp.full_like(bits, 32) for name, bits in compression["weight_bits"].items()},
+        "activation_bits": {name: jnp.full_like(bits, 32) for name, bits in compression["activation_bits"].items()},
+    }
+
+
 def apply_masks(params: dict[str, Any], compression: Compression) -> dict[str, Any]:
     """Params with pruned kernel entries and pruned-channel biases set to exactly zero."""
     masked = {}

@@ -5,6 +5,11 @@ The same module class serves two forms:
 - ``folded=True``: the inference form, BatchNorm folded into the kernels and biases (as TFLite does), which is
   what candidates are fine-tuned and evaluated in, so quantization sees the folded weights that get exported.
 
+``runtime_ops=True`` writes every layer as the op the runtime runs (a grouped convolution, which the converter
+turns into DEPTHWISE_CONV_2D); the export traces that. Training and evaluation write depthwise and 1x1 layers
+as shifted slices and matrix products instead (``nas.compress.lowering``): the same values, several times
+faster on XLA's CPU backend.
+
 Compression arrives as a pytree of arrays (``Compression``), never as Python constants, so one compiled function
 serves every candidate of a model.
 """
@@ -19,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nas.compress.float_regions import call_region
+from nas.compress.lowering import depthwise_conv, pointwise_conv
 from nas.compress.numerics import strict_numerics
 from nas.compress.quantize import fake_quant_activation, fake_quant_weight
 from search_spaces.graph import LayerSpec, ModelGraph
@@ -37,6 +43,7 @@ class CompressibleLayer(nn.Module):
     layer: LayerSpec
     padding: str
     use_bias: bool
+    runtime_ops: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, kernel_mask: jax.Array | None, weight_bits: jax.Array | None) -> jax.Array:
@@ -47,6 +54,10 @@ class CompressibleLayer(nn.Module):
             kernel = fake_quant_weight(kernel, weight_bits)
         if self.layer.op == "dense":
             y = x.reshape(x.shape[0], -1) @ kernel
+        elif self.layer.op == "dwconv" and not self.runtime_ops:
+            y = depthwise_conv(x, kernel, self.layer.stride, self.padding)
+        elif self.layer.kernel == (1, 1) and not self.runtime_ops:
+            y = pointwise_conv(x, kernel, self.layer.stride)
         else:
             y = jax.lax.conv_general_dilated(
                 x,
@@ -66,15 +77,25 @@ class SpecNet(nn.Module):
 
     graph: ModelGraph
     folded: bool = False
+    runtime_ops: bool = False
 
     @nn.compact
     def __call__(
-        self, x: jax.Array, *, train: bool = False, compression: Compression | None = None, calibrate: bool = False
+        self,
+        x: jax.Array,
+        *,
+        train: bool = False,
+        compression: Compression | None = None,
+        calibrate: bool = False,
+        statistics: dict[str, jax.Array] | None = None,
     ) -> jax.Array:
+        """Logits for ``x``; ``calibrate`` sows activation ranges and, in the folded form, the per-channel
+        statistics of every BatchNorm layer's output ("statistics": mean and std), or with ``statistics``
+        (such means and stds, the targets) matches them and sows the corrections (scale and shift)."""
         with strict_numerics():
-            return self._forward(x, train=train, compression=compression, calibrate=calibrate)
+            return self._forward(x, train=train, compression=compression, calibrate=calibrate, targets=statistics)
 
-    def _forward(self, x: jax.Array, *, train: bool, compression: Compression | None, calibrate: bool) -> jax.Array:
+    def _forward(self, x, *, train, compression, calibrate, targets) -> jax.Array:
         nodes = {node.name: node for node in self.graph.spec.nodes}
         values: dict[str, jax.Array] = {"input": x}
         bits: dict[str, Any] = {"input": None}
@@ -84,7 +105,7 @@ class SpecNet(nn.Module):
             if node.is_compressible:
                 a_bits = None if compression is None else compression["activation_bits"][layer.name]
                 h = self._quant(first, a_bits, f"{layer.name}/in", compression, calibrate)
-                h = self._compressible(layer, node, h, compression, train)
+                h = self._compressible(layer, node, h, compression, train, targets if calibrate else None)
                 values[layer.name] = self._quant(h, a_bits, f"{layer.name}/out", compression, calibrate)
                 bits[layer.name] = a_bits
                 continue
@@ -114,11 +135,15 @@ class SpecNet(nn.Module):
         h = _activation(node.act, _mean_or_sum(node, inputs))
         return self._quant(h, a_bits, f"{node.name}/out", compression, calibrate)
 
-    def _compressible(self, layer, node, h, compression, train):
+    def _compressible(self, layer, node, h, compression, train, targets):
         mask = None if compression is None else compression["kernel_mask"][layer.name]
         w_bits = None if compression is None else compression["weight_bits"][layer.name]
         use_bn = node.bn and not self.folded
-        h = CompressibleLayer(layer=layer, padding=node.padding, use_bias=not use_bn, name=layer.name)(h, mask, w_bits)
+        h = CompressibleLayer(
+            layer=layer, padding=node.padding, use_bias=not use_bn, runtime_ops=self.runtime_ops, name=layer.name
+        )(h, mask, w_bits)
+        if node.bn and self.folded:
+            h = self._restandardize(layer.name, h, targets)
         if use_bn:
             h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=BN_EPSILON, name=f"{layer.name}_bn")(
                 h
@@ -128,6 +153,27 @@ class SpecNet(nn.Module):
             # Pruned channels output exactly zero (bias and BatchNorm shift included), as if removed.
             h = h * _per_channel(compression["channel_mask"][layer.name], h)
         return h
+
+    def _restandardize(self, name: str, h: jax.Array, targets: dict[str, jax.Array] | None) -> jax.Array:
+        """A folded BatchNorm layer's output, re-standardized per channel to ``targets`` when given.
+
+        What re-estimating BatchNorm statistics after pruning does (Li et al., "EagleEye", ECCV 2020), done in the
+        folded form: each channel's batch mean and std are moved to the uncompressed model's, and the scale and
+        shift are sown for ``nas.training.finetune.adapt_statistics`` to fold into the kernel and bias.
+        """
+        axes = tuple(range(h.ndim - 1))
+        mean, std = jnp.mean(h, axis=axes), jnp.std(h, axis=axes)
+        key = f"{name}/bn"  # the layer's own name is its module's scope
+        if targets is None:
+            self.sow("statistics", key, jnp.stack([mean, std]))
+            return h
+        target_mean, target_std = targets[key][0], targets[key][1]
+        # A channel constant here (pruned) or in the baseline (dead) keeps its weights: no scale to match.
+        live = (std > 1e-6) & (target_std > 1e-6)
+        scale = jnp.where(live, target_std / jnp.where(live, std, 1.0), 1.0)
+        shift = jnp.where(live, target_mean - mean * scale, 0.0)
+        self.sow("statistics", key, jnp.stack([scale, shift]))
+        return h * _per_channel(scale, h) + _per_channel(shift, h)
 
     def _quant(self, h, a_bits, key, compression, calibrate):
         if compression is None:

@@ -62,7 +62,7 @@ class ModelBytes:
 
 def stablehlo_text(graph: ModelGraph, params: dict[str, Any], batch: int = 1) -> str:
     """StableHLO (text) of the folded float forward pass with ``params`` baked in as constants."""
-    model = SpecNet(graph=graph, folded=True)
+    model = SpecNet(graph=graph, folded=True, runtime_ops=True)
     constants = jax.tree_util.tree_map(jnp.asarray, params)
 
     def forward(x):

@@ -61,8 +61,10 @@ def select_and_accept(
     results_dir: Path,
     storage: str | None,
     command: str,
+    allow_collapsed: bool = False,
 ) -> Accepted | Shortfall:
-    """Selects for ``level``; when a point qualifies, exports, verifies and accepts it."""
+    """Selects for ``level``; when a point qualifies, exports, verifies and accepts it. A model far below the
+    uncompressed one (``nas.analysis.quality``) is refused unless ``allow_collapsed``."""
     study = open_existing(name, results_dir, storage)
     config = study_config(study)
     front, target = device_front(study, device, kernel_set)
@@ -72,6 +74,9 @@ def select_and_accept(
     (record,) = export_trials(name, [result.number], results_dir=results_dir, storage=storage)
     if not record["passed"]:
         reason = f"trial {result.number}'s export failed verification (see verification.json); nothing accepted"
+        return Shortfall(binding={}, closest=result.number, reason=reason)
+    if record["quality_warning"] and not allow_collapsed:
+        reason = f"trial {result.number}: {record['quality_warning']}; pass --allow-collapsed to accept it anyway"
         return Shortfall(binding={}, closest=result.number, reason=reason)
     paths = StudyPaths(results_dir, name)
     model_bytes = Path(record["model"]).read_bytes()

@@ -19,6 +19,7 @@ from latency_models.errors import ModelLoadError
 from latency_models.runtime_memory import tensor_memory
 from nas.activity import require_quiet_machine
 from nas.analysis.pareto import front_frame, knee_point, trials_frame
+from nas.analysis.quality import collapse_warning
 from nas.analysis.report import open_existing
 from nas.checkpoint import atomic_write_bytes
 from nas.compress.shrink import shrink
@@ -101,6 +102,9 @@ def export_trial(
             "provenance": "exact size accounting of the constants (graph structure not counted)",
         },
         "jax_test_accuracy": jax_accuracy,
+        "quality_warning": collapse_warning(
+            jax_accuracy, study.user_attrs.get("baseline", {}).get("test_accuracy", 0.0), graph.num_classes
+        ),
         "kernels": [{**asdict(check), "passed": check.passed} for check in checks],
         "latency_provenance": "measured on this host, LiteRT Python interpreter, batch 1",
         "runtime_memory": asdict(memory),

@@ -23,6 +23,7 @@ from nas.objectives import term
 from nas.training.data import Dataset, load_dataset
 from nas.training.evaluate import evaluate
 from nas.training.finetune import Trainer, make_trainer
+from nas.training.learning_rate import RateChoice, chosen_learning_rate
 from nas.training.train import Baseline, train_baseline
 from search_spaces.graph import ModelGraph, analyze
 from search_spaces.space import Candidate, LayerPolicy, SearchSpace
@@ -64,6 +65,7 @@ class SearchContext(ModelContext):
 
     baseline: Baseline
     baseline_val_per_class: tuple[float, ...]  # what --max-class-drop compares each candidate with
+    finetune_rate: RateChoice
     x_train: jax.Array
     y_train: jax.Array
     results_dir: Path
@@ -158,7 +160,17 @@ def build_context(
     params: dict[str, Any] = jax.tree_util.tree_map(jnp.asarray, baseline.params)
     trainer = make_trainer(problem.graph, problem.config.finetune)
     identity = build_compression(problem.graph, params, Candidate.uncompressed(problem.graph))
-    per_class = evaluate(trainer, params, identity, problem.dataset.x_val, problem.dataset.y_val).per_class
+    dataset = problem.dataset
+    per_class = evaluate(trainer, params, identity, dataset.x_val, dataset.y_val).per_class
+    x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
+    rate = chosen_learning_rate(
+        trainer,
+        problem.graph,
+        params,
+        (x_train, y_train, dataset.x_val, dataset.y_val),
+        cache_dir=baseline.cache_dir,
+        seed=problem.config.seed,
+    )
     return SearchContext(
         problem=problem,
         baseline=Baseline(
@@ -169,8 +181,9 @@ def build_context(
             from_cache=baseline.from_cache,
         ),
         baseline_val_per_class=per_class,
+        finetune_rate=rate,
         trainer=trainer,
-        x_train=jnp.asarray(problem.dataset.x_train),
-        y_train=jnp.asarray(problem.dataset.y_train),
+        x_train=x_train,
+        y_train=y_train,
         results_dir=results_dir,
     )

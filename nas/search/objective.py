@@ -45,7 +45,9 @@ class CandidateResult:
     layer_sizes: tuple[LayerSize, ...]
     stored_bytes: int
     compressed_bytes: int
-    finetuned: bool
+    finetuned: bool  # whether fine-tuning ran (an over-budget candidate is only calibrated)
+    recovery: str  # which model the result is: "fine-tuned", or "calibrated" (post-training, kept as better)
+    calibrated_accuracy: float  # the candidate's validation accuracy calibrated only, without training
     device_cost: Cost | None
     seconds: dict[str, float]
     max_class_drop: float  # the worst per-class validation accuracy loss against the baseline
@@ -72,10 +74,18 @@ def device_cost(ctx: SearchContext, candidate: Candidate) -> Cost | None:
 
 
 def evaluate_candidate(
-    ctx: SearchContext, candidate: Candidate, *, seed: int, train: bool = True, cost: Cost | None = None
+    ctx: SearchContext,
+    candidate: Candidate,
+    *,
+    seed: int,
+    train: bool = True,
+    cost: Cost | None = None,
+    keep_better: bool = True,
 ) -> CandidateResult:
     """Builds masks and quantizers from the baseline, fine-tunes (unless ``train`` is False) and scores.
 
+    The candidate is also scored calibrated only (post-training quantization, no training); with
+    ``keep_better`` the result is whichever of the two scores higher on validation, and ``recovery`` says which.
     ``cost`` is the candidate's device cost when the caller already computed it (before deciding to train).
     """
     start = time.perf_counter()
@@ -83,19 +93,16 @@ def evaluate_candidate(
     costed = time.perf_counter()
     compression = build_compression(ctx.graph, ctx.baseline.params, candidate, channel_norm=ctx.config.channel_norm)
     masks_done = time.perf_counter()
-    params, compression = finetune(
-        ctx.trainer,
-        ctx.baseline.params,
-        compression,
-        ctx.x_train,
-        ctx.y_train,
-        seed=seed,
-        steps=None if train else 0,
-    )
-    jax.block_until_ready(params)  # dispatch is asynchronous: without this, training time is booked as evaluation
+    calibrated = _tuned(ctx, compression, seed=seed, steps=0)
+    calibrated_done = time.perf_counter()
+    kept = calibrated
+    if train:
+        tuned = _tuned(ctx, compression, seed=seed, steps=None)
+        # Fine-tuning that ends below post-training calibration is undone: the trial keeps the better model.
+        if not keep_better or tuned[2].accuracy >= calibrated[2].accuracy:
+            kept = tuned
     trained = time.perf_counter()
-    val = evaluate(ctx.trainer, params, compression, ctx.problem.dataset.x_val, ctx.problem.dataset.y_val)
-    evaluated = time.perf_counter()
+    params, compression, val = kept
     codes = stored_codes(ctx.graph, params, candidate, compression)
     sizes = layer_sizes(ctx.graph, candidate)
     return CandidateResult(
@@ -107,17 +114,38 @@ def evaluate_candidate(
         stored_bytes=sum(size.total_bytes for size in sizes),
         compressed_bytes=compressed_bytes(ctx.graph, candidate, codes),
         finetuned=train,
+        recovery="fine-tuned" if kept is not calibrated else "calibrated",
+        calibrated_accuracy=calibrated[2].accuracy,
         device_cost=cost,
         max_class_drop=worst_class_drop(ctx.baseline_val_per_class, val.per_class),
         robust_drop=_robust_drop(ctx, params, compression, val.accuracy),
         seconds={
             "cost": costed - start,
             "masks": masks_done - costed,
-            "finetune": trained - masks_done,
-            "evaluate": evaluated - trained,
-            "sizes": time.perf_counter() - evaluated,
+            "calibrate": calibrated_done - masks_done,  # calibrated and scored, no training
+            "finetune": trained - calibrated_done,  # fine-tuned and scored
+            "sizes": time.perf_counter() - trained,
         },
     )
+
+
+def _tuned(
+    ctx: SearchContext, compression: Compression, *, seed: int, steps: int | None
+) -> tuple[dict[str, Any], Compression, Accuracy]:
+    """The baseline fine-tuned for ``steps`` (0: calibrated only) under ``compression``, with its validation score."""
+    params, compression = finetune(
+        ctx.trainer,
+        ctx.baseline.params,
+        compression,
+        ctx.x_train,
+        ctx.y_train,
+        seed=seed,
+        steps=steps,
+        learning_rate=ctx.finetune_rate.learning_rate,
+    )
+    jax.block_until_ready(params)  # dispatch is asynchronous: without this, training time is booked as evaluation
+    dataset = ctx.problem.dataset
+    return params, compression, evaluate(ctx.trainer, params, compression, dataset.x_val, dataset.y_val)
 
 
 def _robust_drop(ctx: SearchContext, params: dict[str, Any], compression: Compression, clean: float) -> float | None:
@@ -241,6 +269,8 @@ def _record(trial: optuna.Trial, result: CandidateResult, feasible: bool) -> Non
             **result.metrics,
             "val_per_class": _finite(result.val.per_class),
             "finetuned": result.finetuned,
+            "recovery": result.recovery,
+            "calibrated_accuracy": result.calibrated_accuracy,
             "feasible": feasible,
             "seconds": {k: round(v, 4) for k, v in result.seconds.items()},
             "layer_sizes": {

@@ -6,7 +6,7 @@ import hashlib
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import optuna
@@ -23,6 +23,7 @@ from nas.progress import epoch_progress
 from nas.search.allocation import warm_start_params
 from nas.search.context import Problem, SearchContext, build_context
 from nas.search.objective import make_objective
+from nas.search.ranking import ranking_notices
 from nas.search.storage import optuna_storage, redacted
 from nas.search.workers import SEED_STRIDE, WorkerJob, fail_dead_workers_trials, spawn, wait_for
 from search_spaces.space import Candidate
@@ -128,6 +129,8 @@ def run_search(
             )
         _check_same_content(existing, problem)
     context = build_context(problem, results_dir=results_dir, progress=epoch_progress() if show_progress else None)
+    for notice in [context.finetune_rate.describe(), *search_notices(context)]:
+        print(f"note: {notice}", file=sys.stderr)
     paths.root.mkdir(parents=True, exist_ok=True)
     remove_orphans(paths.root)
     done = len(_finished(existing))
@@ -268,6 +271,11 @@ def _check_same_content(study: optuna.Study, problem: Problem) -> None:
         )
 
 
+def search_notices(context: SearchContext) -> list[str]:
+    """What the user should know before the trials start: whether the validation split can rank them."""
+    return ranking_notices(context.baseline.val_accuracy, len(context.problem.dataset.y_val))
+
+
 def _record_baseline(study: optuna.Study, context: SearchContext) -> None:
     uncompressed = Candidate.uncompressed(context.graph)
     model = context.problem.cost_model
@@ -280,6 +288,7 @@ def _record_baseline(study: optuna.Study, context: SearchContext) -> None:
             "stored_bytes": stored_bytes(context.graph, uncompressed),
             **device,
             "cache_dir": str(context.baseline.cache_dir),
+            "finetune_learning_rate": asdict(context.finetune_rate),
         },
     )
 

@@ -3,8 +3,10 @@ duplicated, the interrupted trial marked failed and its work redone, no orphan t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-import sqlalchemy
 from optuna.trial import TrialState
 
 from nas.search.objective import load_trial_weights
@@ -23,13 +24,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _states(database: Path) -> list[TrialState]:
+    """The trials' states, read through a read-only connection: opening the study with Optuna would create its
+    tables, racing the search that creates them (which then failed with "table ... already exists")."""
     if not database.exists():
         return []
     try:
-        study = optuna.load_study(study_name="kill", storage=f"sqlite:///{database}")
-        return [t.state for t in study.get_trials(deepcopy=False)]
-    except (KeyError, sqlalchemy.exc.OperationalError):  # not created yet, or its tables being created now
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+            rows = connection.execute("SELECT state FROM trials ORDER BY number").fetchall()
+    except sqlite3.OperationalError:  # its tables not created yet, or being written now
         return []
+    return [TrialState[state] for (state,) in rows]
 
 
 def _wait_for_a_running_third_trial(process: subprocess.Popen, database: Path, log: Path) -> None:

@@ -71,3 +71,13 @@ def test_no_mean_drop_flags_nothing_nor_does_one_example_and_bad_input_is_refuse
 def test_worst_class_drop_skips_absent_classes():
     assert worst_class_drop((0.9, 1.0, float("nan")), (0.8, 1.0, 0.5)) == pytest.approx(0.1)
     assert worst_class_drop((0.9, 0.8), (0.95, 0.9)) == pytest.approx(-0.05)
+
+
+def test_a_collapse_that_hits_every_class_is_flagged_whatever_the_mean():
+    # Four classes lose 94% each, six lose 50%: twice the mean drop (2 x 0.676) is above any possible drop,
+    # so the relative rule alone flags nothing; the absolute bound flags every class that lost over 20 points.
+    spec = {label: (50, 50, 3) for label in range(4)} | {label: (50, 50, 25) for label in range(4, 10)}
+    labels, base, cand = _outcomes(spec)
+    audit = audit_classes(labels, base, cand)
+    assert audit.mean_drop > 0.5
+    assert audit.flagged == tuple(range(10))

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from nas.analysis.pareto import front_frame, hypervolume_2d, knee_point, pareto_mask
 from nas.analysis.plots import layer_view_data, pareto_plot_data
@@ -65,3 +66,24 @@ def test_knee_point_is_the_member_farthest_from_the_line_between_the_ends():
         }
     )
     assert knee_point(front, ("accuracy", "stored_bytes")) == 11
+
+
+@pytest.mark.parametrize(
+    ("accuracies", "expected"),
+    [
+        ((0.35, 0.97), 21),  # the cheaper member loses 62 points: the accurate one, whatever the row order
+        ((0.965, 0.97), 20),  # the cheaper member gives up half a point: it is the knee
+    ],
+)
+def test_a_two_point_front_has_a_stated_knee_not_the_first_row(accuracies, expected):
+    front = pd.DataFrame({"number": [20, 21], "accuracy": list(accuracies), "stored_bytes": [1000.0, 4000.0]})
+    assert knee_point(front, ("accuracy", "stored_bytes")) == expected
+    reversed_rows = front.iloc[::-1].reset_index(drop=True)
+    assert knee_point(reversed_rows, ("accuracy", "stored_bytes")) == expected
+
+
+def test_a_one_point_front_and_a_collinear_front_have_knees():
+    single = pd.DataFrame({"number": [5], "accuracy": [0.9], "stored_bytes": [100.0]})
+    assert knee_point(single, ("accuracy", "stored_bytes")) == 5
+    line = pd.DataFrame({"number": [1, 2, 3], "accuracy": [0.50, 0.70, 0.90], "stored_bytes": [1000.0, 2000.0, 3000.0]})
+    assert knee_point(line, ("accuracy", "stored_bytes")) == 3  # no member gives up less than a point

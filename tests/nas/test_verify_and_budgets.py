@@ -10,6 +10,7 @@ from nas.deploy.verify import AccuracyBar, KernelCheck, Reference, minimum_bar, 
 from nas.objectives import budget_violations
 from nas.search.context import Problem, SearchContext
 from nas.search.objective import within_budgets
+from nas.training.learning_rate import RateChoice
 from search_spaces.space import Candidate, SearchSpace
 
 LOGITS = np.array(
@@ -94,6 +95,7 @@ def test_a_candidate_exactly_at_the_size_budget_is_trained_and_one_byte_under_it
             trainer=cnn_trainer,
             baseline=cnn_baseline,
             baseline_val_per_class=(1.0,) * 10,
+            finetune_rate=RateChoice(learning_rate=1e-3, source="given", scores={}),
             x_train=x,
             y_train=y,
             results_dir=tmp_path,
