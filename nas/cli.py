@@ -845,6 +845,22 @@ def _print_checks(label: str, record: dict) -> None:
     )
 
 
+def _print_device_figures(label: str, device: dict | None) -> None:
+    """The study device's own figures with provenance, and the margin under its memory limits."""
+    if device is None:
+        return
+    figures = device["figures"]
+    parts = [
+        f"latency {figures['latency_ms']['value'] * 1000:.3g} us ({figures['latency_ms']['provenance']})",
+        f"energy {figures['energy_mj']['value']:.3g} mJ ({figures['energy_mj']['provenance']})",
+    ]
+    for name, title in (("ram_bytes", "RAM"), ("flash_bytes", "flash")):
+        figure = figures[name]
+        limit = f" of {figure['limit']} B, margin {figure['margin_pct']:g}%" if "limit" in figure else ""
+        parts.append(f"{title} {figure['value']:.0f} B{limit} ({figure['provenance']})")
+    print(f"{label} on {device['device']}: " + ", ".join(parts))
+
+
 def _print_cost_check(label: str, check: dict) -> None:
     if "skipped" in check:
         print(f"{label} predicted vs measured: skipped ({check['skipped']})")
@@ -881,8 +897,9 @@ def _run_export(args: argparse.Namespace) -> int:
         )
         if record.get("quality_warning"):
             print(f"  warning: trial {record['trial']}: {record['quality_warning']}")
-        _print_checks(f"  trial {record['trial']}", record)
-        _print_cost_check(f"  trial {record['trial']}", record["cost_check"])
+        _print_device_figures(f"  trial {record['trial']}", record.get("device_figures"))
+        _print_checks(f"  trial {record['trial']} this host:", record)
+        _print_cost_check(f"  trial {record['trial']} this host:", record["cost_check"])
         if not record["passed"]:
             print(f"  first divergent layer: {record.get('first_divergent_layer')}")
     failed = [r["trial"] for r in records if not r["passed"]]

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import optuna
 
+from latency_models.cost import COST_FIGURES
+from latency_models.device import DeviceProfile
 from latency_models.errors import ModelLoadError
 from latency_models.runtime_memory import tensor_memory
 from nas.activity import require_quiet_machine
@@ -106,6 +108,7 @@ def export_trial(
             jax_accuracy, study.user_attrs.get("baseline", {}).get("test_accuracy", 0.0), graph.num_classes
         ),
         "kernels": [{**asdict(check), "passed": check.passed} for check in checks],
+        "device_figures": device_figures(context.problem.device, metrics),
         "latency_provenance": "measured on this host, LiteRT Python interpreter, batch 1",
         "runtime_memory": asdict(memory),
         "cost_check": host_cost_check(model.content, graph, candidate, memory.runtime_bytes, threads),
@@ -114,6 +117,19 @@ def export_trial(
         record.update(divergence_report(model.content, graph, params, compression, dataset.x_test[:64]))
     _merge_record(paths.verification, record)
     return record
+
+
+def device_figures(device: DeviceProfile, metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The study device's own figures for a trial, each with its provenance, and the margin left under the
+    device's RAM and flash limits (None when the study costed no device figure)."""
+    if "provenance" not in metrics:
+        return None
+    figures = {name: {"value": metrics[name], "provenance": metrics["provenance"][name]} for name in COST_FIGURES}
+    limits = {"ram_bytes": device.ram_bytes, "flash_bytes": device.flash_bytes}
+    for name, limit in limits.items():
+        if limit is not None:
+            figures[name] |= {"limit": limit, "margin_pct": round(100 * (1 - metrics[name] / limit), 1)}
+    return {"device": device.name, "figures": figures}
 
 
 def divergence_report(content: bytes, graph, params, compression, x: np.ndarray) -> dict[str, Any]:

@@ -101,10 +101,11 @@ def make_trainer(graph: ModelGraph, config: FinetuneConfig) -> Trainer:
 
 
 def unit_schedule(steps: int) -> optax.Schedule:
-    """Linear warm-up from 0 to 1 over the first ``WARMUP_FRACTION`` of ``steps``, then cosine decay to 0."""
+    """Linear warm-up to 1 over the first ``WARMUP_FRACTION`` of ``steps``, then cosine decay to 0. The warm-up
+    starts at ``1 / (warmup + 1)``, not 0: a first step that moves nothing would be a step wasted."""
     steps = max(steps, 1)
     warmup = max(1, round(WARMUP_FRACTION * steps)) if steps > 1 else 0
-    return optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, steps, end_value=0.0)
+    return optax.warmup_cosine_decay_schedule(1.0 / (warmup + 1), 1.0, warmup, steps, end_value=0.0)
 
 
 def calibrate(trainer: Trainer, params: dict[str, Any], compression: Compression, x: Any) -> Compression:
@@ -189,7 +190,10 @@ def finetune(
         params, opt_state, loss = trainer.train_step(
             params, opt_state, compression, x_train, y_train, index, rate_array
         )
-    last_loss = float(loss)  # one read per candidate; NaN weights would score as a constant guess
+    # One read per candidate; NaN weights would score as a constant guess. The loss is taken before the last
+    # update, so the weights that update wrote are checked too.
+    non_finite = sum(jnp.sum(~jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(params))
+    last_loss = float(loss) if int(non_finite) == 0 else float("nan")
     if not np.isfinite(last_loss):
         raise TrialFailed(f"fine-tuning diverged (loss {last_loss} after {steps} steps at learning rate {rate:g})")
     return params, calibrate(trainer, params, compression, x_train)

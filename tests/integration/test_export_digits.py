@@ -10,6 +10,8 @@ import numpy as np
 import optuna
 import pytest
 
+from latency_models.device import load_device
+from nas.checkpoint import save_tree
 from nas.cli import main
 from nas.compress.compression import build_compression
 from nas.compress.shrink import shrink
@@ -18,6 +20,7 @@ from nas.deploy.export import export_candidate, float_tflite, quantized_tflite
 from nas.deploy.study_export import divergence_report
 from nas.deploy.verify import Reference, check_kernels
 from nas.errors import ConfigError
+from nas.search.objective import load_trial_weights
 from nas.training.finetune import calibrate, finetune, logits, make_trainer
 from nas.training.train import train_baseline
 from search_spaces.graph import analyze
@@ -175,3 +178,38 @@ def test_a_searched_candidate_of_every_family_exports_and_verifies(family, digit
     model = export_candidate(graph, params, compression, candidate, digits.x_train[:32])
     for check in check_kernels(model.content, digits.x_test, digits.y_test, reference):
         assert check.passed, (check.delegate, check.accuracy, reference.accuracy_bounds, check.agreement)
+
+
+def test_a_microcontroller_study_exports_with_the_devices_figures_and_limits(tmp_path, capsys):
+    """The STM32H7's own predicted figures, each with its provenance and the margin under its RAM and flash, and
+    the host's measurements labelled as this host's, in the record and on the console."""
+    results = tmp_path / "results"
+    quick = ["--epochs", "5", "--steps", "10", "--no-progress", "--results-dir", str(results)]
+    assert main(["search", "--study", "mcu", "--device", "stm32h7", "--trials", "2", *quick]) == 0
+    capsys.readouterr()
+    assert main(["export", "--study", "mcu", "--knee", "--results-dir", str(results)]) == 0
+    printed = capsys.readouterr().out
+    (record,) = json.loads((results / "mcu" / "verification.json").read_text()).values()
+    device = load_device("stm32h7")
+    figures = record["device_figures"]["figures"]
+    assert record["device_figures"]["device"] == "stm32h7"
+    assert figures["ram_bytes"]["limit"] == device.ram_bytes and figures["flash_bytes"]["limit"] == device.flash_bytes
+    margin = 100 * (1 - figures["ram_bytes"]["value"] / device.ram_bytes)
+    assert figures["ram_bytes"]["margin_pct"] == pytest.approx(margin, abs=0.05)
+    assert all(figure["provenance"] for figure in figures.values())
+    assert "on stm32h7: latency" in printed and f"of {device.ram_bytes} B, margin" in printed
+    assert "this host: [xnnpack]" in printed and "this host: [builtin]" in printed
+
+    # The same trial collapsed (its weights shuffled: a function of nothing): exported with a warning.
+    weights = results / "mcu" / "trials" / f"trial-{record['trial']}.npz"
+    params, compression = load_trial_weights(weights)
+    rng = np.random.default_rng(0)
+    shuffled = {
+        name: {key: rng.permutation(value.ravel()).reshape(value.shape) for key, value in layer.items()}
+        for name, layer in params.items()
+    }
+    save_tree(weights, {"params": shuffled, "compression": compression})
+    main(["export", "--study", "mcu", "--trial", str(record["trial"]), "--results-dir", str(results)])
+    printed = capsys.readouterr().out
+    (collapsed,) = json.loads((results / "mcu" / "verification.json").read_text()).values()
+    assert "collapsed" in collapsed["quality_warning"] and f"warning: trial {record['trial']}" in printed
