@@ -23,7 +23,7 @@ def _nas(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess:
 
 def test_search_and_export_print_no_third_party_noise_unless_verbose(tmp_path):
     search = _nas(
-        tmp_path, "search", "--study", "c", "--trials", "2", "--epochs", "2", "--steps", "20", "--no-progress"
+        tmp_path, "search", "--study", "c", "--trials", "2", "--epochs", "10", "--steps", "20", "--no-progress"
     )
     export = _nas(tmp_path, "export", "--study", "c", "--knee")
     assert search.returncode == 0 and export.returncode == 0, search.stderr + export.stderr

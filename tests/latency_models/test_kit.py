@@ -94,7 +94,8 @@ def test_an_imported_table_keys_and_predicts_as_the_host_profile_does(kit_result
     small = [r for r in reference_models() if "@8/" in r.name]  # the quick grid's shapes: no extrapolation
     for reference in small:
         latency = imported.cost(reference.graph, reference.candidate).latency_ms
-        assert np.isfinite(latency.value) and latency.value > 0 and latency.label == "measured", reference.name
+        assert np.isfinite(latency.value) and latency.value > 0, reference.name
+        assert latency.provenance in ("measured", "fitted"), (reference.name, latency.label)  # never analytic
     model = cost_model("host", "xnnpack", devices)
     assert model.calibration is not None and len(model.calibration.points) == len(reference_models())
     table = load_table(devices / "host.xnnpack.csv")

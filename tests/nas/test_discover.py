@@ -147,7 +147,7 @@ def test_nnx_discovery_leaves_the_users_module_as_it_was():
 def test_every_family_is_discovered_as_its_spec_describes_it(family):
     shape = (32, 32, 3) if family == "mobilenet_v1" else (8, 8, 1)
     expected = analyze(load_model_spec(family), shape, 10)
-    net = SpecNet(graph=expected)
+    net = SpecNet(graph=expected, runtime_ops=True)  # the ops a user writes: convolutions
     variables = _with_random_statistics(init_variables(expected, 0))
     examples = np.random.default_rng(0).random((8, *shape), np.float32)
     found = discover(lambda v, x: net.apply(v, x), variables, examples)
