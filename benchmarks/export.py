@@ -25,9 +25,9 @@ from latency_models.runtime_memory import tensor_memory
 from latency_models.size import stored_bytes
 from nas.compress.compression import build_compression
 from nas.config import SearchConfig
-from nas.deploy.export import export_candidate
-from nas.deploy.verify import Reference, check_kernels
 from nas.provenance import run_provenance
+from nas.runtime.export import export_candidate
+from nas.runtime.verify import Reference, check_kernels
 from nas.search.context import build_context, resolve_problem
 from nas.training.finetune import finetune, logits
 from search_spaces.space import Candidate, LayerPolicy

@@ -115,6 +115,19 @@ def family_run(family: str, dataset: str, trials: int, results: Path) -> dict[st
         "int8_qat_accuracy": round(raw.val.accuracy, 4),
         "qat_minus_ptq_pts": round(100 * (raw.val.accuracy - raw.calibrated_accuracy), 2),
         "trial_seconds_median": round(float(statistics.median(done["duration_s"])), 3),
+        "finetune_seconds_median": round(statistics.median(_seconds(summary.study, "finetune")), 3),
+        "parity_seconds_median": round(statistics.median(_seconds(summary.study, "parity") or [0.0]), 3),
+        "parity_failed_share": round(
+            float(
+                np.mean(
+                    [
+                        not t.user_attrs["metrics"].get("parity", {}).get("passed", True)
+                        for t in _measured(summary.study)
+                    ]
+                )
+            ),
+            3,
+        ),
         "within_2pts_share": round(float((done["accuracy"] >= baseline - 0.02).mean()), 3),
         "kept_calibrated_share": round(
             float(
@@ -133,6 +146,17 @@ def family_run(family: str, dataset: str, trials: int, results: Path) -> dict[st
             "probe_scores": ctx.finetune_rate.scores,
         },
     }
+
+
+def _measured(study) -> list:
+    return [t for t in study.trials if "metrics" in t.user_attrs]
+
+
+def _seconds(study, step: str) -> list[float]:
+    """Each trial's seconds in one step (``finetune``, ``parity``), where the trial has it."""
+    return [
+        t.user_attrs["metrics"]["seconds"][step] for t in _measured(study) if step in t.user_attrs["metrics"]["seconds"]
+    ]
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -166,15 +190,20 @@ def main() -> None:
                 row = family_run(family, sources[dataset], args.trials, results)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
+                OUT.mkdir(parents=True, exist_ok=True)
+                (OUT / "families.partial.json").write_text(json.dumps(rows, indent=1))  # a long run keeps its rows
     digits = {r["family"]: r for r in rows if r["dataset"] == "digits"}
     summary: dict[str, Any] = {"rows": rows, "provenance": run_provenance()}
     if "dscnn" in digits and "cnn" in digits:
         ratio = digits["dscnn"]["trial_seconds_median"] / digits["cnn"]["trial_seconds_median"]
         summary["dscnn_over_cnn_trial_ratio"] = round(ratio, 2)
+        steps = digits["dscnn"]["finetune_seconds_median"] / digits["cnn"]["finetune_seconds_median"]
+        summary["dscnn_over_cnn_finetune_ratio"] = round(steps, 2)
     summary["max_best_front_gap_pts"] = max(r["best_front_gap_pts"] for r in rows)
     summary["min_qat_minus_ptq_pts"] = min(r["qat_minus_ptq_pts"] for r in rows)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "families.json").write_text(json.dumps(summary, indent=1))
+    (OUT / "families.partial.json").unlink(missing_ok=True)
     plot(rows, OUT / "families.png")
 
 

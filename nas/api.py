@@ -173,6 +173,7 @@ def search(
     budgets: Mapping[str, float] | None = None,
     finetune_steps: int | None = None,
     finetune_lr: float | None = None,
+    verify_trials: bool = True,
     sampler: str = "tpe",
     seed: int = 0,
     results_dir: str | Path = "results",
@@ -192,6 +193,8 @@ def search(
         budgets: limits in each term's raw unit, e.g. ``{"latency_ms": 0.01, "ram_bytes": 65536}``.
         finetune_steps: fine-tuning steps per candidate (default: the CLI's 300).
         finetune_lr: fine-tuning learning rate (default None: chosen per model by a short sweep on the baseline).
+        verify_trials: export every fine-tuned trial and run it in LiteRT; one that diverges from its JAX model
+            is infeasible (default True).
         workers: processes that run trials at once, each with an equal share of the cores.
     """
     check_study_name(study)
@@ -216,6 +219,7 @@ def search(
         sampler=sampler,
         seed=seed,
         finetune=finetune_config(finetune_steps, finetune_lr),
+        verify_trials=verify_trials,
     )
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is the progress bar's job

@@ -235,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="fine-tuning learning rate, or auto: chosen per model by a short sweep on the baseline (default)",
     )
     search.add_argument(
+        "--no-verify-trials",
+        dest="verify_trials",
+        action="store_false",
+        help="skip each trial's export and run in LiteRT (faster; a front member may then fail its export's "
+        "parity check)",
+    )
+    search.add_argument(
         "--objectives",
         default="accuracy,latency_ms",
         help="comma-separated terms, accuracy first, then one or more costs: "
@@ -410,6 +417,7 @@ def _config(args: argparse.Namespace):
         seed=args.seed,
         train=TrainConfig(epochs=args.epochs, seed=args.seed),
         finetune=finetune_config(steps, getattr(args, "finetune_lr", None)),
+        verify_trials=getattr(args, "verify_trials", True),
     )
 
 

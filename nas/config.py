@@ -73,6 +73,8 @@ class SearchConfig:
     seed: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    # Each fine-tuned trial is exported and run in LiteRT; one that diverges from its JAX model is infeasible.
+    verify_trials: bool = True
 
     def __post_init__(self) -> None:
         for name in (*self.objectives, *self.budgets):

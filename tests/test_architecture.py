@@ -13,7 +13,19 @@ ALLOWED = {
     "nas": {"search_spaces", "latency_models", "nas"},
 }
 # The stages of nas/, lowest first; a module may import its own stage and the stages below it.
-STAGES = ("bottom", "compress", "usermodel", "training", "search", "analysis", "deploy", "profiling", "api", "cli")
+STAGES = (
+    "bottom",
+    "compress",
+    "usermodel",
+    "training",
+    "runtime",
+    "search",
+    "analysis",
+    "deploy",
+    "profiling",
+    "api",
+    "cli",
+)
 BOTTOM = {"config", "errors", "paths", "objectives", "checkpoint", "progress", "provenance", "locks", "activity"}
 
 

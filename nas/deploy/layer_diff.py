@@ -17,7 +17,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from latency_models.litert import dequantize_output, quantize_input
 from nas.compress.models import Compression, SpecNet
-from nas.deploy.export import trace_ops
+from nas.runtime.export import trace_ops
 from search_spaces.graph import ModelGraph
 
 CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")

@@ -26,11 +26,11 @@ from nas.analysis.report import open_existing
 from nas.checkpoint import atomic_write_bytes
 from nas.compress.shrink import shrink
 from nas.deploy.cost_check import host_cost_check
-from nas.deploy.export import export_candidate
 from nas.deploy.layer_diff import compare_layers, first_divergence
-from nas.deploy.verify import AccuracyBar, Reference, check_kernels, minimum_bar, reference_bar
 from nas.errors import ConfigError
 from nas.paths import StudyPaths, reference_path, verification_of
+from nas.runtime.export import export_candidate
+from nas.runtime.verify import AccuracyBar, Reference, check_kernels, minimum_bar, reference_bar
 from nas.search.context import ModelContext, build_model_context, resolve_problem
 from nas.search.objective import load_trial_weights
 from nas.search.study import study_config

@@ -24,9 +24,9 @@ from latency_models.memory import OVERHEAD_FEATURES, OVERHEAD_PATH, overhead_fea
 from latency_models.size import stored_bytes
 from nas.compress.compression import build_compression
 from nas.compress.models import quant_points
-from nas.deploy.export import export_candidate
 from nas.profiling.micro import random_params
 from nas.provenance import git_commit
+from nas.runtime.export import export_candidate
 from search_spaces.graph import ModelGraph, analyze
 from search_spaces.space import Candidate, SearchSpace, suggest_candidate
 from search_spaces.spec import available_models, load_model_spec

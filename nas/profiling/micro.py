@@ -21,7 +21,7 @@ import numpy as np
 from latency_models.table import LayerKey
 from nas.compress.compression import build_compression
 from nas.compress.models import quant_points
-from nas.deploy.export import export_candidate
+from nas.runtime.export import export_candidate
 from search_spaces.graph import ModelGraph, analyze
 from search_spaces.space import Candidate, LayerPolicy
 from search_spaces.spec import spec_from_dict

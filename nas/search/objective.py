@@ -26,6 +26,7 @@ from nas.compress.models import Compression
 from nas.errors import ConfigError, TrialFailed
 from nas.objectives import AFTER_TRAINING_TERMS, budget_violations, objective_values
 from nas.paths import StudyPaths
+from nas.runtime.parity import Parity, runtime_parity
 from nas.search.context import SearchContext
 from nas.search.workers import WORKER_ATTR, worker_identity
 from nas.training.evaluate import Accuracy, evaluate, worst_class_drop
@@ -52,6 +53,7 @@ class CandidateResult:
     seconds: dict[str, float]
     max_class_drop: float  # the worst per-class validation accuracy loss against the baseline
     robust_drop: float | None = None  # validation accuracy lost on degraded inputs (when a term asks for it)
+    parity: Parity | None = None  # the exported model run in LiteRT (None: not checked)
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -186,6 +188,25 @@ def within_budgets(ctx: SearchContext, candidate: Candidate, cost: Cost | None =
     return all(v <= 0 for v in violations.values())
 
 
+PARITY_CONSTRAINT = "runtime_parity"  # 1.0 when the exported candidate diverged from its JAX model in LiteRT
+
+
+def checked_in_runtime(ctx: SearchContext, result: CandidateResult) -> CandidateResult:
+    """``result`` with its parity check: exported and run in LiteRT on the validation split (nothing timed)."""
+    dataset = ctx.problem.dataset
+    parity = runtime_parity(
+        ctx.graph,
+        ctx.trainer,
+        result.params,
+        result.compression,
+        result.candidate,
+        calibration=dataset.x_train,
+        x=dataset.x_val,
+        y=dataset.y_val,
+    )
+    return replace(result, parity=parity, seconds={**result.seconds, "parity": parity.seconds})
+
+
 def constraint_name(term_name: str) -> str:
     """Name of the Optuna constraint of a budgeted term (value: excess over the budget / budget)."""
     return f"{term_name}_over_budget"
@@ -236,8 +257,15 @@ def make_objective(ctx: SearchContext, paths: StudyPaths) -> Callable[[optuna.Tr
         violations = budget_violations(ctx.config.budgets, result.metrics)
         for name, violation in violations.items():
             trial.set_constraint(constraint_name(name), violation)
+        feasible = all(v <= 0 for v in violations.values())
+        if ctx.config.verify_trials:
+            # An over-budget candidate is infeasible already and was not trained: it is not exported either.
+            result = checked_in_runtime(ctx, result) if train else result
+            diverged = result.parity is not None and not result.parity.passed
+            trial.set_constraint(PARITY_CONSTRAINT, 1.0 if diverged else 0.0)
+            feasible = feasible and not diverged
         save_trial_weights(paths.trial_weights(trial.number), result)
-        _record(trial, result, all(v <= 0 for v in violations.values()))
+        _record(trial, result, feasible)
         return objective_values(names, result.metrics)
 
     return objective
@@ -272,6 +300,8 @@ def _record(trial: optuna.Trial, result: CandidateResult, feasible: bool) -> Non
             "recovery": result.recovery,
             "calibrated_accuracy": result.calibrated_accuracy,
             "feasible": feasible,
+            **({} if result.parity is None else {"parity": result.parity.record()}),
+            **({} if result.parity is None or result.parity.passed else {"infeasible_reason": result.parity.reason}),
             "seconds": {k: round(v, 4) for k, v in result.seconds.items()},
             "layer_sizes": {
                 s.name: {

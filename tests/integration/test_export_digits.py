@@ -16,10 +16,10 @@ from nas.cli import main
 from nas.compress.compression import build_compression
 from nas.compress.shrink import shrink
 from nas.config import FinetuneConfig, TrainConfig
-from nas.deploy.export import export_candidate, float_tflite, quantized_tflite
 from nas.deploy.study_export import divergence_report
-from nas.deploy.verify import Reference, check_kernels
 from nas.errors import ConfigError
+from nas.runtime.export import export_candidate, float_tflite, quantized_tflite
+from nas.runtime.verify import Reference, check_kernels
 from nas.search.objective import load_trial_weights
 from nas.training.finetune import calibrate, finetune, logits, make_trainer
 from nas.training.train import train_baseline

@@ -10,7 +10,7 @@ from latency_models.runtime_memory import tensor_memory, union_length
 from nas.compress.compression import build_compression
 from nas.compress.models import fold_batchnorm, init_variables
 from nas.config import FinetuneConfig
-from nas.deploy.export import export_candidate
+from nas.runtime.export import export_candidate
 from nas.training.finetune import calibrate, make_trainer
 from search_spaces.graph import analyze
 from search_spaces.space import Candidate, LayerPolicy

@@ -10,7 +10,7 @@ from latency_models.errors import ModelLoadError
 from latency_models.litert import load_interpreter, measure_latency, predict_tflite
 from nas.compress.compression import build_compression
 from nas.compress.shrink import shrink
-from nas.deploy.export import float_tflite
+from nas.runtime.export import float_tflite
 from nas.training.finetune import predict
 from search_spaces.space import Candidate, LayerPolicy
 

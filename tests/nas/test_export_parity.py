@@ -16,8 +16,8 @@ from nas.compress.compression import build_compression
 from nas.compress.models import fold_batchnorm, init_variables
 from nas.compress.shrink import shrink
 from nas.config import FinetuneConfig
-from nas.deploy.export import export_candidate
 from nas.deploy.layer_diff import ONE_STEP, compare_layers
+from nas.runtime.export import export_candidate
 from nas.training.finetune import calibrate, make_trainer
 from search_spaces.graph import analyze
 from search_spaces.runtime_support import supported_precisions

@@ -6,8 +6,8 @@ import pytest
 from latency_models.device import load_device
 from latency_models.litert import Latency
 from latency_models.size import stored_bytes
-from nas.deploy.verify import AccuracyBar, KernelCheck, Reference, minimum_bar, reference_bar
 from nas.objectives import budget_violations
+from nas.runtime.verify import AccuracyBar, KernelCheck, Reference, minimum_bar, reference_bar
 from nas.search.context import Problem, SearchContext
 from nas.search.objective import within_budgets
 from nas.training.learning_rate import RateChoice

@@ -69,7 +69,7 @@ def minimum_bar(minimum: float, source: str) -> AccuracyBar:
 
 @dataclass(frozen=True, kw_only=True)
 class KernelCheck:
-    """One kernel set's run of an exported model on the test split.
+    """One kernel set's run of an exported model on a split (the test split for an export, validation for a trial).
 
     ``agreement`` is top-1 agreement with the JAX reference (None without one); ``kernel_agreement`` is
     agreement with the first kernel set's predictions (None for the first); ``bar`` is what the accuracy was
@@ -81,7 +81,7 @@ class KernelCheck:
     agreement: float | None
     kernel_agreement: float | None
     bar: AccuracyBar | None
-    latency: Latency
+    latency: Latency | None  # None when the check was not timed (a trial's parity check times nothing)
 
     @property
     def passed(self) -> bool:
@@ -100,10 +100,12 @@ def check_kernels(
     *,
     threads: int = 1,
     bar: AccuracyBar | None = None,
+    timed: bool = True,
 ) -> list[KernelCheck]:
     """Accuracy, agreement with the JAX reference, and latency, with XNNPACK and with builtin kernels.
 
-    The accuracy is judged against ``bar``, by default the reference's JAX accuracy interval.
+    The accuracy is judged against ``bar``, by default the reference's JAX accuracy interval. Without
+    ``timed`` nothing is timed (``latency`` is None): the check is then safe on a busy machine.
     """
     if bar is None and reference is not None:
         bar = reference_bar(reference)
@@ -118,7 +120,7 @@ def check_kernels(
                 agreement=None if reference is None else reference.agreement(predictions),
                 kernel_agreement=None if first is None else float((predictions == first).mean()),
                 bar=bar,
-                latency=measure_latency(interpreter, x[0], delegate=delegate, threads=threads),
+                latency=measure_latency(interpreter, x[0], delegate=delegate, threads=threads) if timed else None,
             )
         )
         first = predictions if first is None else first

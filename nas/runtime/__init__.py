@@ -1,0 +1,1 @@
+"""Lowering a candidate to the runtime a device uses and running it there: export, verification, parity."""
