@@ -3,7 +3,9 @@ measurement (``nas profile``, an export's timings) can tell that the cores are b
 measure the contention instead of the model.
 
 The files live in the temporary directory, one per process; the operating system drops a dead process's
-lock, so a stale file never counts.
+lock, so a stale file never counts. ``NAS_SEARCH_REGISTRY`` names another directory: a test session uses its
+own, so the searches of another session (or a benchmark) on the same machine neither block its exports nor
+are blocked by them.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from nas.errors import ConfigError
 from nas.locks import exclusive
 
 
+REGISTRY_VARIABLE = "NAS_SEARCH_REGISTRY"
+
+
 def _registry() -> Path:
-    return Path(tempfile.gettempdir()) / f"nas-searches-{os.getuid()}"
+    chosen = os.environ.get(REGISTRY_VARIABLE)
+    return Path(chosen) if chosen else Path(tempfile.gettempdir()) / f"nas-searches-{os.getuid()}"
 
 
 @contextlib.contextmanager

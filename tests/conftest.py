@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import jax.numpy as jnp
 import pytest
 
+from nas.activity import REGISTRY_VARIABLE
 from nas.compress.numerics import strict_numerics
 from nas.config import FinetuneConfig, TrainConfig
 from nas.training.data import Dataset, load_dataset
@@ -16,6 +19,10 @@ from search_spaces.graph import ModelGraph, analyze
 from search_spaces.spec import load_model_spec
 
 QUICK_TRAIN = TrainConfig(epochs=10)
+
+# This session's own registry of running searches (inherited by the processes the tests start): a search that
+# another session or a benchmark runs on this machine must not make the export tests refuse to time the host.
+os.environ.setdefault(REGISTRY_VARIABLE, tempfile.mkdtemp(prefix="nas-test-searches-"))
 
 
 @pytest.fixture
