@@ -2,14 +2,11 @@
 
 Loading a ``.tflite`` with a chosen kernel set (the XNNPACK delegate by default, or the builtin kernels only),
 feeding it float examples (quantized on the way in when the input is integer), reading its outputs back as
-float, and timing invokes. Errors are ``latency_models`` errors, so the cost package can use this module
-without importing the pipeline.
+float (``timing`` times invokes). Errors are ``latency_models`` errors, so the cost package can use this
+module without importing the pipeline.
 """
 
 from __future__ import annotations
-
-import time
-from dataclasses import dataclass
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -21,18 +18,6 @@ DELEGATES = {
     "xnnpack": OpResolverType.AUTO,
     "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
 }
-
-
-@dataclass(frozen=True, kw_only=True)
-class Latency:
-    """Measured invoke latency percentiles in milliseconds (provenance: measured on this host)."""
-
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    runs: int
-    threads: int
-    delegate: str
 
 
 def load_interpreter(content: bytes, *, delegate: str = "xnnpack", threads: int = 1) -> Interpreter:
@@ -66,25 +51,6 @@ def predict_tflite(interpreter: Interpreter, x: np.ndarray) -> np.ndarray:
         interpreter.invoke()
         predictions[i] = int(np.argmax(dequantize_output(interpreter.get_tensor(out["index"]), out)))
     return predictions
-
-
-def measure_latency(
-    interpreter: Interpreter, example: np.ndarray, *, delegate: str, threads: int, warmup: int = 20, runs: int = 200
-) -> Latency:
-    """Invoke latency percentiles over ``runs`` invokes after ``warmup`` invokes."""
-    inp = interpreter.get_input_details()[0]
-    interpreter.set_tensor(inp["index"], quantize_input(example[None], inp))
-    for _ in range(warmup):
-        interpreter.invoke()
-    times = np.empty(runs)
-    for i in range(runs):
-        start = time.perf_counter()
-        interpreter.invoke()
-        times[i] = time.perf_counter() - start
-    p50, p90, p99 = np.percentile(times * 1000, [50, 90, 99])
-    return Latency(
-        p50_ms=float(p50), p90_ms=float(p90), p99_ms=float(p99), runs=runs, threads=threads, delegate=delegate
-    )
 
 
 def quantize_input(x: np.ndarray, detail: dict) -> np.ndarray:

@@ -20,7 +20,6 @@ from pathlib import Path
 from nas.errors import ConfigError
 from nas.locks import exclusive
 
-
 REGISTRY_VARIABLE = "NAS_SEARCH_REGISTRY"
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 from latency_models.device import load_device
 from nas.analysis.pareto import front_frame, trials_frame
 from nas.checkpoint import atomic_write_bytes
-from nas.config import SearchConfig, finetune_config
+from nas.config import SearchConfig, TrainConfig, finetune_config, load_space_file
 from nas.deploy.study_export import export_trials
 from nas.errors import ConfigError
 from nas.paths import check_study_name
@@ -161,6 +161,54 @@ class SearchResult:
         )
 
 
+def search_config(
+    *,
+    model: str,
+    weights: str | None = None,
+    width_multiplier: float | None = None,
+    dataset: str = "digits",
+    space: str | Path | Mapping[str, Any] | None = None,
+    objectives: Sequence[str] = ("accuracy", "latency_ms"),
+    budgets: Mapping[str, float] | None = None,
+    device: str = "host",
+    kernel_set: str | None = None,
+    search_sparsity: bool | None = None,
+    channel_norm: str = "l2",
+    sampler: str = "tpe",
+    seed: int = 0,
+    epochs: int | None = None,
+    finetune_steps: int | None = None,
+    finetune_lr: float | None = None,
+    verify_trials: bool = True,
+) -> SearchConfig:
+    """The one translation of search settings into a ``SearchConfig``, used by ``search`` and ``nas search``.
+
+    ``model`` is a family name, a spec file or a stored user model's spec path (``model_reference``); ``space``
+    a search-space JSON file or its dict; ``budgets`` limits in each term's raw unit (the device's RAM and flash
+    become budgets when it has them); ``epochs`` the baseline's training epochs (default: ``TrainConfig``'s).
+    """
+    if isinstance(space, (str, Path)):
+        space = load_space_file(space)
+    return SearchConfig(
+        model=model,
+        weights=weights,
+        width_multiplier=width_multiplier,
+        dataset=dataset,
+        space=None if space is None else dict(space),
+        objectives=tuple(objectives),
+        budgets=with_device_limits(dict(budgets or {}), load_device(device)),
+        device=device,
+        kernel_set=kernel_set,
+        search_sparsity=search_sparsity,
+        channel_norm=channel_norm,
+        sampler=sampler,
+        seed=seed,
+        train=TrainConfig(seed=seed, **({} if epochs is None else {"epochs": epochs})),
+        finetune=finetune_config(finetune_steps, finetune_lr),
+        verify_trials=verify_trials,
+    )
+
+
 def search(
     model: Any,
     variables: Any = None,
@@ -176,6 +224,12 @@ def search(
     verify_trials: bool = True,
     sampler: str = "tpe",
     seed: int = 0,
+    kernel_set: str | None = None,
+    space: str | Path | Mapping[str, Any] | None = None,
+    channel_norm: str = "l2",
+    search_sparsity: bool | None = None,
+    width_multiplier: float | None = None,
+    warm_start: bool = False,
     results_dir: str | Path = "results",
     storage: str | None = None,
     call_kwargs: dict[str, Any] | None = None,
@@ -195,6 +249,8 @@ def search(
         finetune_lr: fine-tuning learning rate (default None: chosen per model by a short sweep on the baseline).
         verify_trials: export every fine-tuned trial and run it in LiteRT; one that diverges from its JAX model
             is infeasible (default True).
+        kernel_set, space, channel_norm, search_sparsity, width_multiplier: as ``nas search``'s flags
+            (``space``: a JSON file or its dict); ``warm_start``: seed a new study with sensitivity-based allocations.
         workers: processes that run trials at once, each with an equal share of the cores.
     """
     check_study_name(study)
@@ -209,16 +265,22 @@ def search(
         )
         discovered = prepared.discovered
         reference, weights = str(prepared.stored.spec_path), str(prepared.stored.weights_path)
-    config = SearchConfig(
+    config = search_config(
         model=reference,
         weights=weights,
+        width_multiplier=width_multiplier,
         dataset=_data_reference(data, dataset, results),
+        space=space,
         objectives=tuple(objectives),
-        budgets=with_device_limits(dict(budgets or {}), load_device(device)),
+        budgets=budgets,
         device=device,
+        kernel_set=kernel_set,
+        search_sparsity=search_sparsity,
+        channel_norm=channel_norm,
         sampler=sampler,
         seed=seed,
-        finetune=finetune_config(finetune_steps, finetune_lr),
+        finetune_steps=finetune_steps,
+        finetune_lr=finetune_lr,
         verify_trials=verify_trials,
     )
     verbosity = optuna.logging.get_verbosity()
@@ -232,6 +294,7 @@ def search(
             storage=storage,
             show_progress=show_progress,
             workers=workers,
+            warm_start=warm_start,
         )
     finally:
         optuna.logging.set_verbosity(verbosity)

@@ -8,6 +8,7 @@ file size.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from latency_models.energy import measure_energy_mj, rapl_packages
@@ -39,10 +40,16 @@ def measured_energy(content: bytes, threads: int) -> float | None:
 
 
 def host_cost_check(
-    content: bytes, graph: ModelGraph, candidate: Candidate, runtime_bytes: int, threads: int = 1
+    content: bytes,
+    graph: ModelGraph,
+    candidate: Candidate,
+    runtime_bytes: int,
+    threads: int = 1,
+    measured_ms: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Per kernel set: predicted and measured latency and the error; predicted and measured RAM (``runtime_bytes``,
-    the interpreter's tensor memory the caller already read) and flash."""
+    the interpreter's tensor memory the caller already read) and flash. ``measured_ms`` is the latency per kernel
+    set the caller already measured with the same protocol (a file is timed once); missing ones are timed here."""
     try:
         models = {kernels: cost_model(HOST, kernels) for kernels in ("xnnpack", "builtin")}
     except CostModelError as err:  # no host table: nothing to compare against, and say so
@@ -51,7 +58,8 @@ def host_cost_check(
     costs = {kernels: model.cost(graph, candidate) for kernels, model in models.items()}
     latency = {}
     for kernels, predicted in costs.items():
-        measured = time_invokes(content, delegate=kernels, protocol=protocol).median_ms
+        known = (measured_ms or {}).get(kernels)
+        measured = known if known is not None else time_invokes(content, delegate=kernels, protocol=protocol).median_ms
         latency[kernels] = {
             "predicted_ms": predicted.latency_ms.value,
             "provenance": predicted.latency_ms.label,

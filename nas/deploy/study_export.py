@@ -30,7 +30,7 @@ from nas.deploy.layer_diff import compare_layers, first_divergence
 from nas.errors import ConfigError
 from nas.paths import StudyPaths, reference_path, verification_of
 from nas.runtime.export import export_candidate
-from nas.runtime.verify import AccuracyBar, Reference, check_kernels, minimum_bar, reference_bar
+from nas.runtime.verify import AccuracyBar, KernelCheck, Reference, check_kernels, minimum_bar, reference_bar
 from nas.search.context import ModelContext, build_model_context, resolve_problem
 from nas.search.objective import load_trial_weights
 from nas.search.study import study_config
@@ -109,9 +109,11 @@ def export_trial(
         ),
         "kernels": [{**asdict(check), "passed": check.passed} for check in checks],
         "device_figures": device_figures(context.problem.device, metrics),
-        "latency_provenance": "measured on this host, LiteRT Python interpreter, batch 1",
+        "latency_provenance": "measured on this host, LiteRT Python interpreter, batch 1, the cost tables' protocol",
         "runtime_memory": asdict(memory),
-        "cost_check": host_cost_check(model.content, graph, candidate, memory.runtime_bytes, threads),
+        "cost_check": host_cost_check(
+            model.content, graph, candidate, memory.runtime_bytes, threads, measured_ms=_medians(checks)
+        ),
     }
     if not passed:
         record.update(divergence_report(model.content, graph, params, compression, dataset.x_test[:64]))
@@ -130,6 +132,11 @@ def device_figures(device: DeviceProfile, metrics: dict[str, Any]) -> dict[str, 
         if limit is not None:
             figures[name] |= {"limit": limit, "margin_pct": round(100 * (1 - metrics[name] / limit), 1)}
     return {"device": device.name, "figures": figures}
+
+
+def _medians(checks: list[KernelCheck]) -> dict[str, float]:
+    """Each kernel set's measured median latency: the file's one latency figure, reused by the cost check."""
+    return {check.delegate: check.latency.median_ms for check in checks if check.latency is not None}
 
 
 def divergence_report(content: bytes, graph, params, compression, x: np.ndarray) -> dict[str, Any]:

@@ -199,14 +199,40 @@ def _verification_table(paths: StudyPaths) -> pd.DataFrame:
             {
                 "trial": record["trial"],
                 "parity": "passed" if record["passed"] else "FAILED",
+                "warning": record.get("quality_warning") or "-",
                 "JAX test accuracy": record["jax_test_accuracy"],
                 "LiteRT accuracy": " / ".join(f"{k['accuracy']:.4f}" for k in record["kernels"]),
-                "latency predicted / measured (us)": f"{1000 * latency.get('predicted_ms', float('nan')):.2f} / "
-                f"{1000 * latency.get('measured_ms', float('nan')):.2f}",
-                "RAM predicted / measured (B)": f"{ram.get('predicted')} / {ram.get('measured')}",
+                **_device_columns(record.get("device_figures")),
+                "this host: latency predicted / measured (us)": _pair_us(latency),
+                "this host: RAM predicted / measured (B)": f"{ram.get('predicted')} / {ram.get('measured')}",
             }
         )
     return pd.DataFrame(rows)
+
+
+def _pair_us(latency: dict[str, Any]) -> str:
+    nan = float("nan")
+    return f"{1000 * latency.get('predicted_ms', nan):.2f} / {1000 * latency.get('measured_ms', nan):.2f}"
+
+
+def _device_columns(device: dict[str, Any] | None) -> dict[str, str]:
+    """The study device's own figures for an export (provenance in brackets, margins under its memory limits)."""
+    if device is None:
+        return {}
+    figures = device["figures"]
+
+    def memory(name: str) -> str:
+        figure = figures[name]
+        limit = f" of {figure['limit']}, margin {figure['margin_pct']:g}%" if "limit" in figure else ""
+        return f"{figure['value']:.0f}{limit} ({figure['provenance']})"
+
+    name = device["device"]
+    return {
+        f"{name}: latency (us)": f"{figures['latency_ms']['value'] * 1000:.3g} ({figures['latency_ms']['provenance']})",
+        f"{name}: energy (mJ)": f"{figures['energy_mj']['value']:.3g} ({figures['energy_mj']['provenance']})",
+        f"{name}: RAM (B)": memory("ram_bytes"),
+        f"{name}: flash (B)": memory("flash_bytes"),
+    }
 
 
 def _provenance_table(study: optuna.Study, config: Any) -> pd.DataFrame:

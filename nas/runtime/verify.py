@@ -1,8 +1,9 @@
 """Running an exported model in the real LiteRT interpreter: predictions, agreement with JAX, latency.
 
 Two kernel sets are checked, because they disagree in practice: the default (XNNPACK delegate where it applies)
-and the builtin kernels only. Latency is measured on this host (batch 1, after warm-up) and labelled as
-measured; it says nothing about another device.
+and the builtin kernels only. Latency is measured on this host (batch 1) with the cost tables' own protocol
+(``latency_models.timing``), once per file and kernel set, and labelled as measured; it says nothing about
+another device.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latency_models.litert import DELEGATES, Latency, load_interpreter, measure_latency, predict_tflite
+from latency_models.litert import DELEGATES, load_interpreter, predict_tflite
+from latency_models.table import Measurement
+from latency_models.timing import TimingProtocol, time_invokes
 
 ACCURACY_TOLERANCE = 0.005
 AGREEMENT_MINIMUM = 0.99
@@ -81,7 +84,9 @@ class KernelCheck:
     agreement: float | None
     kernel_agreement: float | None
     bar: AccuracyBar | None
-    latency: Latency | None  # None when the check was not timed (a trial's parity check times nothing)
+    # Per-invoke latency by the cost tables' own protocol, the one figure measured per file and kernel set (None
+    # when the check was not timed: a trial's parity check times nothing).
+    latency: Measurement | None
 
     @property
     def passed(self) -> bool:
@@ -110,6 +115,7 @@ def check_kernels(
     if bar is None and reference is not None:
         bar = reference_bar(reference)
     checks, first = [], None
+    protocol = TimingProtocol(threads=threads)
     for delegate in DELEGATES:
         interpreter = load_interpreter(content, delegate=delegate, threads=threads)
         predictions = predict_tflite(interpreter, x)
@@ -120,7 +126,7 @@ def check_kernels(
                 agreement=None if reference is None else reference.agreement(predictions),
                 kernel_agreement=None if first is None else float((predictions == first).mean()),
                 bar=bar,
-                latency=measure_latency(interpreter, x[0], delegate=delegate, threads=threads) if timed else None,
+                latency=time_invokes(content, delegate=delegate, protocol=protocol) if timed else None,
             )
         )
         first = predictions if first is None else first

@@ -78,7 +78,10 @@ def test_export_and_verify_commands(tmp_path, capsys):
     path = results / "ex" / "models" / f"trial-{record['trial']}.tflite"
     assert record["passed"] and path.read_bytes()[4:8] == b"TFL3"
     assert {k["delegate"] for k in record["kernels"]} == {"xnnpack", "builtin"}
-    assert all(k["latency"]["p50_ms"] > 0 for k in record["kernels"])
+    assert all(k["latency"]["median_ms"] > 0 for k in record["kernels"])
+    # One latency per file: the cost check compares the prediction with the very figure the kernel check measured.
+    for kernel in record["kernels"]:
+        assert record["cost_check"]["latency"][kernel["delegate"]]["measured_ms"] == kernel["latency"]["median_ms"]
     assert record["runtime_memory"]["runtime_bytes"] > 0 and record["runtime_memory"]["provenance"].startswith(
         "measured"
     )
@@ -213,3 +216,10 @@ def test_a_microcontroller_study_exports_with_the_devices_figures_and_limits(tmp
     printed = capsys.readouterr().out
     (collapsed,) = json.loads((results / "mcu" / "verification.json").read_text()).values()
     assert "collapsed" in collapsed["quality_warning"] and f"warning: trial {record['trial']}" in printed
+
+    # The report says the same: the device's own figures and margins, the host's labelled, the warning.
+    assert main(["report", "--study", "mcu", "--results-dir", str(results)]) == 0
+    report = (results / "mcu" / "report.md").read_text()
+    assert "stm32h7: RAM (B)" in report and f"of {device.ram_bytes}, margin" in report
+    assert "this host: latency predicted / measured (us)" in report
+    assert "collapsed" in report

@@ -77,11 +77,9 @@ def test_cli_searches_a_factory_with_saved_weights_resumes_and_exports(trained_r
     weights.write_bytes(serialization.to_bytes(variables))
     results = str(tmp_path / "results")
     command = ["search", "--model", "tests.usermodels:linen_resnet", "--weights", str(weights)]
-    # int8 or float activations only: an int16-activation residual block exported 138 int16 steps off JAX and
-    # 0.56 points more accurate (the bar is 0.5), the open parity gap of issue 19; this test is about the CLI.
-    space = tmp_path / "space.json"
-    space.write_text(json.dumps({"activation_bits": [8, 32]}))
-    command += ["--study", "cli", "--steps", "20", "--no-progress", "--results-dir", results, "--space", str(space)]
+    # The whole space, int16 activations included: an int16 residual block once exported 138 int16 steps off JAX;
+    # a trial that diverges in LiteRT is infeasible now, so the knee the search offers must pass its export.
+    command += ["--study", "cli", "--steps", "20", "--no-progress", "--results-dir", results]
     assert main([*command, "--trials", "2"]) == 0
     assert "discovered tests.usermodels:linen_resnet: 5 compressible layers" in capsys.readouterr().err
     assert main([*command, "--trials", "3"]) == 0

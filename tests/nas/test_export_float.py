@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from latency_models.errors import ModelLoadError
-from latency_models.litert import load_interpreter, measure_latency, predict_tflite
+from latency_models.litert import load_interpreter, predict_tflite
 from nas.compress.compression import build_compression
 from nas.compress.shrink import shrink
 from nas.runtime.export import float_tflite
@@ -36,8 +36,6 @@ def test_float_export_of_a_pruned_candidate_agrees_with_jax(pruned, cnn_trainer,
     # Channels are physically gone: conv2 reads 16 channels and writes 32.
     shapes = {tuple(t["shape"]) for t in interpreter.get_tensor_details()}
     assert (32, 3, 3, 16) in shapes and (64, 3, 3, 32) not in shapes
-    latency = measure_latency(interpreter, digits.x_test[0], delegate=delegate, threads=1, warmup=5, runs=50)
-    assert 0 < latency.p50_ms <= latency.p90_ms <= latency.p99_ms
 
 
 def test_unstructured_zeros_are_stored_but_compress(cnn_graph, cnn_baseline, pruned):

@@ -1,0 +1,100 @@
+"""What several commands print: the front table, export checks, device figures, calibration lines."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from latency_models.calibration import Calibration
+
+
+def calibration_line(calibration: Calibration) -> str:
+    """A calibration in one line: what it is, its points and its fit error."""
+    error = calibration.fit_error()
+    return (
+        f"{calibration.describe()}; {len(calibration.points)} reference models "
+        f"({error['within_10pct']:.0%} within +-10% after calibration, MAPE {error['mape']:.1%})"
+    )
+
+
+def front_table(front, objectives: tuple[str, ...]) -> str:
+    """The front in display units: objectives first, then the other device figures the trials recorded."""
+    from nas.objectives import DEVICE_TERMS, term
+
+    extra = [n for n in ("stored_bytes", *DEVICE_TERMS) if n not in objectives and front.get(n) is not None]
+    names = [n for n in (*objectives, *extra) if n in front.columns and front[n].notna().any()]
+    shown = front[["number", *(["test_accuracy"] if "test_accuracy" in front.columns else []), *names]].copy()
+    renamed = {}
+    for name in names:
+        figure = term(name)
+        if name != "accuracy":
+            shown[name] = shown[name] * figure.scale
+            provenance = front.get(f"{name}_provenance")
+            kind = "" if provenance is None else f", {'/'.join(sorted(set(provenance.dropna().astype(str))))}"
+            renamed[name] = f"{name.rsplit('_', 1)[0]} ({figure.unit}{kind})"
+    if "worst_class_drop" in front.columns:  # the per-class audit on the test split
+        pairs = zip(front["worst_class"], front["worst_class_drop"], strict=True)
+        shown["worst class (change)"] = [f"{label} ({-drop:+.1%})" for label, drop in pairs]
+        shown["flagged"] = front["flagged_classes"].fillna("").replace("", "-")
+    if "robust_accuracy" in front.columns:  # mean accuracy on degraded test inputs (robustness.json)
+        shown["degraded acc"] = front["robust_accuracy"]
+    return shown.rename(columns=renamed).to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def status(check: dict) -> str:
+    """ok, FAILED, or why the accuracy was not judged."""
+    if check["passed"]:
+        return "ok"
+    return "accuracy not judged" if check["bar"] is None else "FAILED"
+
+
+def print_checks(label: str, record: dict) -> None:
+    """Each kernel set's accuracy, agreement and measured latency, and the runtime tensor memory."""
+    for check in record["kernels"]:
+        agreement = "n/a" if check["agreement"] is None else f"{check['agreement']:.4f}"
+        if check["agreement"] is None and check["kernel_agreement"] is not None:
+            agreement = f"{check['kernel_agreement']:.4f} with xnnpack"
+        latency = check["latency"]
+        print(
+            f"{label} [{check['delegate']:7s}] accuracy {check['accuracy']:.4f} agreement {agreement} "
+            f"latency {latency['median_ms'] * 1000:.2f} us (quartiles {latency['p25_ms'] * 1000:.2f}-"
+            f"{latency['p75_ms'] * 1000:.2f}, measured) {status(check)}"
+        )
+    memory = record["runtime_memory"]
+    print(
+        f"{label} runtime tensor memory {memory['runtime_bytes']} B "
+        f"(largest tensor {memory['largest_tensor_bytes']} B; measured, builtin kernels)"
+    )
+
+
+def print_device_figures(label: str, device: dict | None) -> None:
+    """The study device's own figures with provenance, and the margin under its memory limits."""
+    if device is None:
+        return
+    figures = device["figures"]
+    parts = [
+        f"latency {figures['latency_ms']['value'] * 1000:.3g} us ({figures['latency_ms']['provenance']})",
+        f"energy {figures['energy_mj']['value']:.3g} mJ ({figures['energy_mj']['provenance']})",
+    ]
+    for name, title in (("ram_bytes", "RAM"), ("flash_bytes", "flash")):
+        figure = figures[name]
+        limit = f" of {figure['limit']} B, margin {figure['margin_pct']:g}%" if "limit" in figure else ""
+        parts.append(f"{title} {figure['value']:.0f} B{limit} ({figure['provenance']})")
+    print(f"{label} on {device['device']}: " + ", ".join(parts))
+
+
+def print_cost_check(label: str, check: dict) -> None:
+    """This host's predicted latency against the measured figure, per kernel set; RAM and flash."""
+    if "skipped" in check:
+        print(f"{label} predicted vs measured: skipped ({check['skipped']})")
+        return
+    for kernels, figures in check["latency"].items():
+        print(
+            f"{label} [{kernels:7s}] latency predicted {figures['predicted_ms'] * 1000:.2f} us "
+            f"({figures['provenance']}), {figures['error_pct']:+.1f}% off the measured figure"
+        )
+    ram, flash = check["ram_bytes"], check["flash_bytes"]
+    print(
+        f"{label} RAM predicted {ram['predicted']} B vs measured {ram['measured']} B; "
+        f"flash predicted {flash['predicted']} B vs file {flash['measured']} B"
+    )
