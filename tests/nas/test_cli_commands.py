@@ -46,7 +46,7 @@ def test_every_commands_help_works_and_shows_its_flags(name, capsys):
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
     assert printed.startswith(f"usage: nas {name}")
-    module = next(m for m in commands() if m.NAME == name)
+    module = next(m for m in commands() if name == m.NAME)
     assert " ".join(module.HELP.split()[:3]) in " ".join(printed.split()) or name in printed
 
 
