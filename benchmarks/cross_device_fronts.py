@@ -29,12 +29,12 @@ import optuna
 from scipy import stats
 
 from latency_models.device import available_devices
-from nas.analysis.report import device_fronts_plot, open_existing
+from nas.analysis.report import device_fronts_plot
 from nas.analysis.rescore import Rescored, rescore_study
 from nas.config import SearchConfig
 from nas.provenance import run_provenance
 from nas.search.context import resolve_problem
-from nas.search.study import run_search, study_config
+from nas.search.study import open_existing, run_search, study_config
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "results" / "benchmarks"

@@ -15,13 +15,12 @@ from typing import Any
 import pandas as pd
 
 from nas.analysis.pareto import front_frame, trials_frame
-from nas.analysis.report import open_existing
 from nas.checkpoint import atomic_write_bytes
 from nas.objectives import ACCURACY, cost_terms, term
 from nas.paths import StudyPaths
 from nas.search.baselines import baseline_points
 from nas.search.context import build_context, resolve_problem
-from nas.search.study import study_config
+from nas.search.study import open_existing, study_config
 
 MATCH = 0.005
 

@@ -21,7 +21,7 @@ from latency_models.tflite_keys import file_keys
 from nas.analysis.rescore import study_graph
 from nas.compress.float_regions import load_spec
 from nas.errors import ConfigError
-from nas.search.study import load_study, study_config
+from nas.search.study import open_existing, study_config
 from nas.training.data import load_dataset
 from search_spaces.graph import ModelGraph, analyze
 from search_spaces.space import Candidate, parse_precision
@@ -50,9 +50,18 @@ def estimate_spec(model: str, dataset: str, precision: str, device: str, kernel_
     return _estimate(description, graph, candidate, device, kernel_set)
 
 
-def estimate_trial(study_name: str, number: int, storage: str, device: str | None, kernel_set: str | None) -> Estimate:
-    """The cost of a study's trial (on the study's device unless ``device`` is given)."""
-    study = load_study(study_name, storage)
+def estimate_trial(
+    study_name: str,
+    number: int,
+    *,
+    results_dir: Path,
+    storage: str | None,
+    device: str | None,
+    kernel_set: str | None,
+) -> Estimate:
+    """The cost of a study's trial (on the study's device unless ``device`` is given); a missing study is refused
+    before any storage is opened (opening a SQLite file would create it)."""
+    study = open_existing(study_name, results_dir, storage)
     config = study_config(study)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials or trials[number].state != optuna.trial.TrialState.COMPLETE:

@@ -30,7 +30,7 @@ from nas.errors import ConfigError
 from nas.paths import StudyPaths
 from nas.search.context import ModelContext, build_model_context, resolve_problem
 from nas.search.objective import load_trial_weights
-from nas.search.study import load_study, study_config
+from nas.search.study import open_existing, study_config
 from nas.training.robustness import degraded_sets, robust_accuracy
 from nas.training.train import cached_baseline
 from search_spaces.graph import ModelGraph
@@ -47,14 +47,6 @@ class ParetoReport:
     trials_csv: Path
     front_csv: Path
     note: str | None = None  # why a part of the report is missing
-
-
-def open_existing(name: str, results_dir: Path, storage: str | None) -> optuna.Study:
-    """Loads a study created by ``nas search`` (default storage under ``results/<study>/``)."""
-    paths = StudyPaths(results_dir, name)
-    if storage is None and not paths.database.exists():
-        raise ConfigError(f"no study {name!r} under {results_dir}; run `nas search --study {name}` first")
-    return load_study(name, storage or paths.default_storage)
 
 
 def pareto_report(name: str, *, results_dir: Path, storage: str | None = None) -> ParetoReport:

@@ -43,7 +43,6 @@ def run(args: argparse.Namespace) -> None:
         format_across,
         format_estimate,
     )
-    from nas.paths import StudyPaths
 
     def estimator(device: str | None) -> Estimate:
         kernels = args.kernel_set if device == args.device else None  # a kernel set names one device's
@@ -52,8 +51,14 @@ def run(args: argparse.Namespace) -> None:
         if args.study is not None:
             if args.trial is None:
                 raise ConfigError("--study needs --trial N")
-            storage = args.storage or StudyPaths(args.results_dir, args.study).default_storage
-            return estimate_trial(args.study, args.trial, storage, device, kernels)
+            return estimate_trial(
+                args.study,
+                args.trial,
+                results_dir=args.results_dir,
+                storage=args.storage,
+                device=device,
+                kernel_set=kernels,
+            )
         return estimate_spec(args.model, args.dataset, args.precision, device or "host", kernels)
 
     if args.device is not None and (args.device == "all" or "," in args.device):

@@ -20,7 +20,7 @@ from latency_models.cost import COST_FIGURES
 from latency_models.registry import cost_model
 from nas.analysis.audit import audit_front
 from nas.analysis.pareto import front_frame, trials_frame
-from nas.analysis.report import add_robustness, open_existing
+from nas.analysis.report import add_robustness
 from nas.analysis.rescore import latency_source, rescore_study
 from nas.analysis.selection import Choice, ServiceLevel, Shortfall, select_point
 from nas.config import SearchConfig
@@ -29,7 +29,7 @@ from nas.deploy.release import accept, current_version, history, releases_dir
 from nas.deploy.study_export import export_trials
 from nas.paths import StudyPaths
 from nas.search.context import build_model_context, resolve_problem
-from nas.search.study import study_config
+from nas.search.study import open_existing, study_config
 from nas.training.train import train_baseline
 
 

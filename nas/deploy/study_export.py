@@ -22,7 +22,6 @@ from latency_models.runtime_memory import tensor_memory
 from nas.activity import require_quiet_machine
 from nas.analysis.pareto import front_frame, knee_point, trials_frame
 from nas.analysis.quality import collapse_warning
-from nas.analysis.report import open_existing
 from nas.checkpoint import atomic_write_bytes
 from nas.compress.shrink import shrink
 from nas.deploy.cost_check import host_cost_check
@@ -33,7 +32,7 @@ from nas.runtime.export import export_candidate
 from nas.runtime.verify import AccuracyBar, KernelCheck, Reference, check_kernels, minimum_bar, reference_bar
 from nas.search.context import ModelContext, build_model_context, resolve_problem
 from nas.search.objective import load_trial_weights
-from nas.search.study import study_config
+from nas.search.study import open_existing, study_config
 from nas.training.data import load_dataset
 from nas.training.finetune import logits
 from search_spaces.space import suggest_candidate
@@ -55,8 +54,8 @@ def export_trials(
 
     Verification times the host, so it is refused while searches run on this machine unless ``under_load``.
     """
+    study = open_existing(name, results_dir, storage)  # a wrong name is refused first, whatever the machine does
     require_quiet_machine("an export's verification", under_load=under_load)
-    study = open_existing(name, results_dir, storage)
     config = study_config(study)
     front = front_frame(trials_frame(study), config.objectives)
     if knee:
@@ -165,11 +164,11 @@ def verify_file(
     With neither, accuracy is not judged and the file is not verified (``passed`` False, ``not_checked`` says
     why): a model that merely loads and runs proves nothing. Refused under a search's load, as ``export_trials``.
     """
-    require_quiet_machine("verification", under_load=under_load)
     try:
         content = path.read_bytes()
     except OSError as err:
         raise ModelLoadError(f"cannot read {str(path)!r}: {err.strerror}") from None
+    require_quiet_machine("verification", under_load=under_load)
     record = _record_of(path)
     source = dataset_source or (record or {}).get("dataset") or "digits"
     dataset = load_dataset(source)

@@ -29,14 +29,14 @@ from nas.analysis.baselines_report import judge
 from nas.analysis.compare import scaled_hypervolume, shared_scale
 from nas.analysis.pareto import trials_frame
 from nas.analysis.plots import save_figure
-from nas.analysis.report import device_fronts_plot, open_existing, pareto_report, plot_report
+from nas.analysis.report import device_fronts_plot, pareto_report, plot_report
 from nas.checkpoint import atomic_write_bytes
 from nas.compress.float_regions import load_spec
 from nas.deploy.model_card import cost_model_identity
 from nas.objectives import directions
 from nas.paths import StudyPaths
 from nas.provenance import run_provenance
-from nas.search.study import study_config
+from nas.search.study import open_existing, study_config
 from nas.training.data import load_dataset
 
 HISTORY_MARKS = (25, 50, 100)

@@ -61,6 +61,14 @@ def load_study(name: str, storage: str) -> optuna.Study:
         raise ConfigError(f"no study {name!r} in {redacted(storage)}; run `nas search --study {name}` first") from None
 
 
+def open_existing(name: str, results_dir: Path, storage: str | None) -> optuna.Study:
+    """Loads a study created by ``nas search`` (default storage under ``results/<study>/``)."""
+    paths = StudyPaths(results_dir, name)
+    if storage is None and not paths.database.exists():
+        raise ConfigError(f"no study {name!r} under {results_dir}; run `nas search --study {name}` first")
+    return load_study(name, storage or paths.default_storage)
+
+
 def study_config(study: optuna.Study) -> SearchConfig:
     """The configuration a study was created with."""
     raw = study.user_attrs.get(CONFIG_ATTR)

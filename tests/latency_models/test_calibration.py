@@ -146,18 +146,20 @@ def _write_csv(path, rows: list[tuple[str, str]]) -> None:
     path.write_text("model,median_ms\n" + "".join(f"{name},{value}\n" for name, value in rows))
 
 
-@pytest.mark.slow
 def test_an_analytic_device_calibrated_on_measurements_predicts_them_far_better(tmp_path):
+    """Given device measurements (here made up, deterministic: the analytic figure 3.7x too fast with a per-model
+    spread, as the published points show for the edge profiles), the calibrated profile predicts them far better.
+    How well it does on real measurements is a benchmark figure (benchmarks/few_shot_calibration.py)."""
     devices = tmp_path / "devices"
     shutil.copytree(DEVICES_DIR, devices)
     references = reference_models()[::3]  # ten of the thirty, as a user with little time would measure
-    rows = []
-    for reference in references:  # this host stands in for the device
-        content = export_random(reference.graph, reference.candidate)
-        measured = time_invokes(content, delegate="xnnpack", protocol=TimingProtocol(rounds=10)).median_ms
-        rows.append((reference.name, repr(measured)))
-    _write_csv(tmp_path / "measured.csv", rows)
     before = cost_model("rpi4", directory=devices)
+    spread = np.random.default_rng(0).uniform(0.85, 1.15, size=len(references))
+    rows = [
+        (r.name, repr(float(3.7 * factor * before.cost(r.graph, r.candidate).latency_ms.value)))
+        for r, factor in zip(references, spread, strict=True)
+    ]
+    _write_csv(tmp_path / "measured.csv", rows)
     path, calibration = calibrate_from_csv("rpi4", tmp_path / "measured.csv", directory=devices)
     assert path == devices / "rpi4.xnnpack.calibration.json" and len(calibration.points) == len(references)
     after = cost_model("rpi4", directory=devices)
@@ -170,7 +172,8 @@ def test_an_analytic_device_calibrated_on_measurements_predicts_them_far_better(
         ]
         return float(np.mean(errors))
 
-    assert mape(after) < 0.5 * mape(before)
+    assert mape(before) > 0.7  # 3.7x too fast: 73% off
+    assert mape(after) < 0.15  # what is left is the made-up per-model spread
     assert after.cost(references[0].graph, references[0].candidate).latency_ms.provenance == "fitted"
 
 

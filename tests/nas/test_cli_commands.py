@@ -96,3 +96,25 @@ def test_the_cli_and_the_api_build_the_same_config_from_the_same_settings():
     )
     assert from_cli == from_api
     assert from_cli.train.seed == 3 and from_cli.budgets["flash_bytes"] > 0  # the device's flash limit joins
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["pareto", "--study", "nope"],
+        ["plot", "--study", "nope"],
+        ["report", "--study", "nope"],
+        ["export", "--study", "nope", "--knee"],
+        ["baselines", "--study", "nope"],
+        ["select", "--study", "nope"],
+        ["estimate", "--study", "nope", "--trial", "0"],
+        ["compare", "nope", "other"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_a_command_that_reads_a_missing_study_says_so_and_creates_nothing(argv, tmp_path, capsys):
+    results = tmp_path / "results"
+    assert main([*argv, "--results-dir", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert "no study 'nope'" in err and len(err.strip().splitlines()) == 1
+    assert not results.exists()  # no directory, no SQLite file
