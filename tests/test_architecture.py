@@ -66,3 +66,39 @@ def test_nas_stages_import_only_their_own_stage_and_the_ones_below():
         for imported in _imported_modules(path):
             if imported.split(".")[0] == "nas" and imported != "nas":
                 assert STAGES.index(_stage(imported)) <= own, f"{module} imports {imported}"
+
+
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def test_no_module_imports_itself_through_others():
+    """No import circle anywhere in the three packages, function-level imports included: a circle means two
+    modules that cannot be read, tested or replaced one without the other."""
+    modules = {_module_name(p): p for package in ALLOWED for p in (ROOT / package).rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for imported in _imported_modules(path):
+            # "from package import module" names a module too: resolve to the longest known prefix.
+            parts = imported.split(".")
+            while parts and ".".join(parts) not in modules:
+                parts.pop()
+            if parts and ".".join(parts) != name:
+                targets.add(".".join(parts))
+        graph[name] = targets - {n for n in targets if name.startswith(n + ".") or n == name.rsplit(".", 1)[0]}
+
+    def cycle_from(start: str) -> list[str] | None:
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, trail = stack.pop()
+            for target in graph.get(node, ()):
+                if target == start:
+                    return [*trail, start]
+                if target not in seen:
+                    seen.add(target)
+                    stack.append((target, [*trail, target]))
+        return None
+
+    for name in sorted(graph):
+        assert cycle_from(name) is None, " -> ".join(cycle_from(name) or [])

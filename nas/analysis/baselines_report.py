@@ -17,10 +17,9 @@ import pandas as pd
 from nas.analysis.pareto import front_frame, trials_frame
 from nas.checkpoint import atomic_write_bytes
 from nas.objectives import ACCURACY, cost_terms, term
-from nas.paths import StudyPaths
 from nas.search.baselines import baseline_points
 from nas.search.context import build_context, resolve_problem
-from nas.search.study import open_existing, study_config
+from nas.search.saved import SavedStudy
 
 MATCH = 0.005
 
@@ -58,9 +57,8 @@ def study_baselines(
     name: str, *, results_dir: Path, storage: str | None = None, recompute: bool = False
 ) -> tuple[list[dict[str, Any]], list[Verdict]]:
     """The study's baseline points (computed once and kept in ``baselines.json``) and the front's verdicts."""
-    study = open_existing(name, results_dir, storage)
-    config = study_config(study)
-    paths = StudyPaths(results_dir, name)
+    saved = SavedStudy.open(name, results_dir, storage)
+    study, config, paths = saved.study, saved.config, saved.paths
     identity = config.to_json()
     cached = json.loads(paths.baselines.read_text()) if paths.baselines.exists() else {}
     if recompute or cached.get("config") != identity:

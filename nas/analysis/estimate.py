@@ -21,7 +21,7 @@ from latency_models.tflite_keys import file_keys
 from nas.analysis.rescore import study_graph
 from nas.compress.float_regions import load_spec
 from nas.errors import ConfigError
-from nas.search.study import open_existing, study_config
+from nas.search.saved import SavedStudy
 from nas.training.data import load_dataset
 from search_spaces.graph import ModelGraph, analyze
 from search_spaces.space import Candidate, parse_precision
@@ -61,8 +61,8 @@ def estimate_trial(
 ) -> Estimate:
     """The cost of a study's trial (on the study's device unless ``device`` is given); a missing study is refused
     before any storage is opened (opening a SQLite file would create it)."""
-    study = open_existing(study_name, results_dir, storage)
-    config = study_config(study)
+    saved = SavedStudy.open(study_name, results_dir, storage)
+    study, config = saved.study, saved.config
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials or trials[number].state != optuna.trial.TrialState.COMPLETE:
         raise ConfigError(f"trial {number} of {study_name!r} is not a finished trial")

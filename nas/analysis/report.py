@@ -30,7 +30,7 @@ from nas.errors import ConfigError
 from nas.paths import StudyPaths
 from nas.search.context import ModelContext, build_model_context, resolve_problem
 from nas.search.objective import load_trial_weights
-from nas.search.study import open_existing, study_config
+from nas.search.saved import SavedStudy
 from nas.training.robustness import degraded_sets, robust_accuracy
 from nas.training.train import cached_baseline
 from search_spaces.graph import ModelGraph
@@ -51,9 +51,8 @@ class ParetoReport:
 
 def pareto_report(name: str, *, results_dir: Path, storage: str | None = None) -> ParetoReport:
     """Writes ``trials.csv`` (all trials) and ``front.csv`` (front members with test accuracy)."""
-    paths = StudyPaths(results_dir, name)
-    study = open_existing(name, results_dir, storage)
-    config = study_config(study)
+    saved = SavedStudy.open(name, results_dir, storage)
+    study, config, paths = saved.study, saved.config, saved.paths
     trials = trials_frame(study)
     front = front_frame(trials, config.objectives)
     front, note = test_figures(config, paths, front)
@@ -126,12 +125,11 @@ def require_finished_trials(study: optuna.Study) -> None:
 def plot_report(name: str, *, results_dir: Path, storage: str | None = None) -> list[Path]:
     """Draws ``pareto.png`` (accuracy versus the first cost term; ``pareto_<term>.png`` for further cost terms) and
     ``layers.png`` (per-layer view of the front)."""
-    study = open_existing(name, results_dir, storage)
-    config = study_config(study)
+    saved = SavedStudy.open(name, results_dir, storage)
+    study, config, paths = saved.study, saved.config, saved.paths
     require_finished_trials(study)
     trials = trials_frame(study)
     front = front_frame(trials, config.objectives)
-    paths = StudyPaths(results_dir, name)
     references = json.loads(paths.baselines.read_text())["points"] if paths.baselines.exists() else []
     title = f"{config.model} on {config.dataset}: {len(trials)} trials, {len(front)} on the front"
     written = []
@@ -161,10 +159,10 @@ def rescored_report(
 ) -> RescoredReport:
     """Writes ``trials.<device>.csv`` and ``front.<device>.csv`` (front with test accuracy) of the study re-scored
     for ``device``: same accuracies, that device's costs, feasibility and front."""
-    paths = StudyPaths(results_dir, name)
-    study = open_existing(name, results_dir, storage)
-    rescored = rescore_study(study, device, kernel_set)
-    front, note = test_figures(study_config(study), paths, rescored.front)
+    saved = SavedStudy.open(name, results_dir, storage)
+    paths = saved.paths
+    rescored = rescore_study(saved.study, device, kernel_set)
+    front, note = test_figures(saved.config, paths, rescored.front)
     trials_csv, front_csv = paths.root / f"trials.{device}.csv", paths.root / f"front.{device}.csv"
     write_csv(trials_csv, rescored.trials)
     write_csv(front_csv, front)
@@ -180,8 +178,8 @@ def device_fronts_plot(
     name: str, devices: list[str], *, cost: str = "latency_ms", results_dir: Path, storage: str | None = None
 ) -> Path:
     """Draws ``pareto_devices.png``: the study's trials and front on each of ``devices``, side by side."""
-    study = open_existing(name, results_dir, storage)
-    config = study_config(study)
+    saved = SavedStudy.open(name, results_dir, storage)
+    study, config = saved.study, saved.config
     graph = study_graph(config)
     accuracy = study.user_attrs["baseline"]["val_accuracy"]
     panels = []
@@ -216,8 +214,8 @@ def compare_studies(
 ) -> tuple[Comparison, str]:
     """Compares the fronts of two studies on one device (their own, which must agree, or ``device`` re-scoring
     both); returns the comparison and the device."""
-    studies = [open_existing(name_a, results_dir, storage_a), open_existing(name_b, results_dir, storage_b)]
-    configs = [study_config(study) for study in studies]
+    saved = [SavedStudy.open(name_a, results_dir, storage_a), SavedStudy.open(name_b, results_dir, storage_b)]
+    studies, configs = [s.study for s in saved], [s.config for s in saved]
     if configs[0].objectives != configs[1].objectives:
         raise ConfigError(
             f"{name_a} optimizes {','.join(configs[0].objectives)} and {name_b} {','.join(configs[1].objectives)}; "

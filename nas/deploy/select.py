@@ -29,7 +29,8 @@ from nas.deploy.release import accept, current_version, history, releases_dir
 from nas.deploy.study_export import export_trials
 from nas.paths import StudyPaths
 from nas.search.context import build_model_context, resolve_problem
-from nas.search.study import open_existing, study_config
+from nas.search.saved import SavedStudy
+from nas.search.study import study_config
 from nas.training.train import train_baseline
 
 
@@ -65,8 +66,8 @@ def select_and_accept(
 ) -> Accepted | Shortfall:
     """Selects for ``level``; when a point qualifies, exports, verifies and accepts it. A model far below the
     uncompressed one (``nas.analysis.quality``) is refused unless ``allow_collapsed``."""
-    study = open_existing(name, results_dir, storage)
-    config = study_config(study)
+    saved = SavedStudy.open(name, results_dir, storage)
+    study, config = saved.study, saved.config
     front, target = device_front(study, device, kernel_set)
     result = select_point(front, level, config.objectives)
     if isinstance(result, Shortfall):

@@ -30,9 +30,8 @@ from nas.errors import ConfigError
 from nas.paths import StudyPaths, reference_path, verification_of
 from nas.runtime.export import export_candidate
 from nas.runtime.verify import AccuracyBar, KernelCheck, Reference, check_kernels, minimum_bar, reference_bar
-from nas.search.context import ModelContext, build_model_context, resolve_problem
-from nas.search.objective import load_trial_weights
-from nas.search.study import open_existing, study_config
+from nas.search.context import ModelContext, build_model_context
+from nas.search.saved import SavedStudy
 from nas.training.data import load_dataset
 from nas.training.finetune import logits
 from search_spaces.space import suggest_candidate
@@ -54,31 +53,28 @@ def export_trials(
 
     Verification times the host, so it is refused while searches run on this machine unless ``under_load``.
     """
-    study = open_existing(name, results_dir, storage)  # a wrong name is refused first, whatever the machine does
+    saved = SavedStudy.open(name, results_dir, storage)  # a wrong name is refused first, whatever the machine does
     require_quiet_machine("an export's verification", under_load=under_load)
-    config = study_config(study)
+    study, config, paths = saved.study, saved.config, saved.paths
     front = front_frame(trials_frame(study), config.objectives)
     if knee:
         numbers = [knee_point(front, config.objectives)]
     elif numbers is None:
         numbers = [int(n) for n in front["number"]]
-    paths = StudyPaths(results_dir, name)
     _check_trials(study, numbers, paths)
     if paths.verification.exists():
         _read_records(paths.verification)  # a damaged record file is refused before anything is exported
-    context = build_model_context(resolve_problem(config))
-    records = [export_trial(context, study, number, paths, threads) for number in numbers]
-    return records
+    context = build_model_context(saved.problem())
+    return [export_trial(context, saved, number, threads) for number in numbers]
 
 
-def export_trial(
-    context: ModelContext, study: optuna.Study, number: int, paths: StudyPaths, threads: int
-) -> dict[str, Any]:
+def export_trial(context: ModelContext, saved: SavedStudy, number: int, threads: int) -> dict[str, Any]:
     """Exports one trial, verifies it, writes the model and its record; returns the record."""
+    study, paths = saved.study, saved.paths
     trial = study.trials[number]
     graph, dataset = context.graph, context.problem.dataset
     candidate = suggest_candidate(optuna.trial.FixedTrial(trial.params), graph, context.problem.space)
-    params, compression = load_trial_weights(paths.trial_weights(number))
+    params, compression = saved.trial_weights(number)
     model = export_candidate(graph, params, compression, candidate, dataset.x_train[:CALIBRATION_EXAMPLES])
     reference = Reference(logits=logits(context.trainer, params, compression, dataset.x_test), labels=dataset.y_test)
     jax_accuracy = float((reference.logits.argmax(1) == dataset.y_test).mean())

@@ -36,7 +36,7 @@ from nas.deploy.model_card import cost_model_identity
 from nas.objectives import directions
 from nas.paths import StudyPaths
 from nas.provenance import run_provenance
-from nas.search.study import open_existing, study_config
+from nas.search.saved import SavedStudy
 from nas.training.data import load_dataset
 
 HISTORY_MARKS = (25, 50, 100)
@@ -80,8 +80,8 @@ def build_sections(name: str, results_dir: Path, storage: str | None) -> list[Se
     paths = StudyPaths(results_dir, name)
     report = pareto_report(name, results_dir=results_dir, storage=storage)
     plots = plot_report(name, results_dir=results_dir, storage=storage)
-    study = open_existing(name, results_dir, storage)
-    config = study_config(study)
+    saved = SavedStudy.open(name, results_dir, storage)
+    study, config = saved.study, saved.config
     devices = device_fronts_plot(name, available_devices(), results_dir=results_dir, storage=storage)
     history = hypervolume_history(trials_frame(study), config.objectives)
     _history_plot(history, paths.plot("hypervolume"), f"{name}: hypervolume of the front")

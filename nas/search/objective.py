@@ -28,7 +28,7 @@ from nas.objectives import AFTER_TRAINING_TERMS, budget_violations, objective_va
 from nas.paths import StudyPaths
 from nas.runtime.parity import Parity, runtime_parity
 from nas.search.context import SearchContext
-from nas.search.workers import WORKER_ATTR, worker_identity
+from nas.search.trial_owner import WORKER_ATTR, worker_identity
 from nas.training.evaluate import Accuracy, evaluate, worst_class_drop
 from nas.training.finetune import finetune
 from nas.training.robustness import degraded_sets, robust_accuracy

@@ -25,7 +25,8 @@ from nas.search.context import Problem, SearchContext, build_context
 from nas.search.objective import make_objective
 from nas.search.ranking import ranking_notices
 from nas.search.storage import optuna_storage, redacted
-from nas.search.workers import SEED_STRIDE, WorkerJob, fail_dead_workers_trials, spawn, wait_for
+from nas.search.trial_owner import fail_dead_workers_trials
+from nas.search.workers import SEED_STRIDE, WorkerJob, spawn, wait_for
 from search_spaces.space import Candidate
 
 CONFIG_ATTR = "search_config"

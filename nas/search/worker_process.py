@@ -1,0 +1,42 @@
+"""One search worker process (``python -m nas.search.worker_process JOB``), started by ``nas.search.workers``: the
+study's objective until the study holds the requested number of finished trials."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import optuna
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+
+from nas.activity import searching
+from nas.config import SearchConfig
+from nas.errors import TrialFailed
+from nas.paths import StudyPaths
+from nas.search.context import build_context, resolve_problem
+from nas.search.objective import make_objective
+from nas.search.study import open_study
+from nas.search.workers import WorkerJob
+
+
+def work(job: WorkerJob) -> None:
+    """One worker: the study's objective until the study holds ``job.trials`` finished trials."""
+    config = SearchConfig.from_json(job.config)
+    problem = resolve_problem(config, data_dir=Path(job.data_dir) if job.data_dir else None)
+    results_dir = Path(job.results_dir)
+    context = build_context(problem, results_dir=results_dir)  # the baseline is cached by now
+    study = open_study(config, job.name, job.storage, seed_offset=job.seed_offset)
+    with searching():
+        study.optimize(
+            make_objective(context, StudyPaths(results_dir, job.name)),
+            n_trials=job.trials,
+            callbacks=[MaxTrialsCallback(job.trials, states=(TrialState.COMPLETE,))],
+            catch=(TrialFailed,),
+        )
+
+
+if __name__ == "__main__":
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    work(WorkerJob(**json.loads(sys.argv[1])))
