@@ -50,6 +50,8 @@ class DeviceProfile:
         offload: for an accelerator: the precisions it runs, the host device that runs the rest, the link's
             bandwidth and the rule that splits the graph (``latency_models.offload``).
         provenance: where the profile's facts come from.
+        measurable_here: the device is this machine, so its latency can be measured here (profiling, the
+            predicted-vs-measured check of every export); every other device is estimated or calibrated.
     """
 
     name: str
@@ -66,6 +68,7 @@ class DeviceProfile:
     analytic: dict[str, Any] | None = None
     offload: dict[str, Any] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    measurable_here: bool = False
 
     def __post_init__(self) -> None:
         if not self.kernel_sets:
@@ -125,6 +128,7 @@ class DeviceProfile:
 
 PROFILE_KEYS = {
     "name",
+    "measurable_here",
     "description",
     "runtime",
     "kernel_sets",
@@ -165,6 +169,7 @@ def profile_from_dict(raw: Any, source: str = "profile") -> DeviceProfile:
             analytic=None if raw.get("analytic") is None else dict(raw["analytic"]),
             offload=None if raw.get("offload") is None else dict(raw["offload"]),
             provenance=dict(raw.get("provenance", {})),
+            measurable_here=bool(raw.get("measurable_here", False)),
         )
     except (TypeError, ValueError, AttributeError) as err:
         raise CostModelError(f"{source}: malformed device profile ({err})") from None
@@ -173,6 +178,15 @@ def profile_from_dict(raw: Any, source: str = "profile") -> DeviceProfile:
 def available_devices(directory: Path = DEVICES_DIR) -> list[str]:
     """Names of the profiles in ``directory``."""
     return sorted(path.stem for path in directory.glob("*.json") if "." not in path.stem)
+
+
+def this_host(directory: Path = DEVICES_DIR) -> DeviceProfile:
+    """The profile of this machine (``measurable_here``): the one device whose latency can be measured here."""
+    hosts = [d for d in (load_device(n, directory) for n in available_devices(directory)) if d.measurable_here]
+    if len(hosts) != 1:
+        names = ", ".join(d.name for d in hosts) or "none"
+        raise CostModelError(f"exactly one device profile must be measurable here (measurable_here), found {names}")
+    return hosts[0]
 
 
 def load_device(name: str, directory: Path = DEVICES_DIR) -> DeviceProfile:

@@ -96,10 +96,11 @@ def estimate_file(path: Path, device: str, kernel_set: str | None = None) -> Est
     if unrunnable:
         raise ConfigError(f"{device} does not run {', '.join(unrunnable)}; export another precision for it")
     memory = tensor_memory(content)
+    here = model.device.measurable_here  # the interpreter's arena is this machine's: measured only for it
     cost = model.cost_of_parts(
         model.parts_of_keys(keys.layers, keys.boundaries),
         flash=Figure(value=float(len(content)), provenance="exact"),
-        ram=Figure(value=float(memory.runtime_bytes), provenance="measured" if device == "host" else "exact"),
+        ram=Figure(value=float(memory.runtime_bytes), provenance="measured" if here else "exact"),
     )
     return Estimate(description=f"{path.name} ({len(keys.layers)} layers)", cost=cost, kernel_set=model.kernel_set)
 

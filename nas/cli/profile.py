@@ -67,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Runs `nas profile`."""
+    from latency_models.device import load_device
     from latency_models.registry import host_tables_current
     from nas.profiling.run import add_exports_and_save, calibrate_and_save, calibrate_from_csv, profile_and_save
 
@@ -87,13 +88,14 @@ def run(args: argparse.Namespace) -> None:
         path, calibration = calibrate_from_csv(args.device, Path(args.calibrate), kernel_set=args.kernel_set)
         print(f"wrote {path}: {output.calibration_line(calibration)}")
         return
-    if args.device == "host":
+    here = load_device(args.device).measurable_here
+    if here:
         require_quiet_machine("profiling", under_load=args.under_load)
     if args.calibrate is not None:
         for path, calibration in calibrate_and_save(args.device, show_progress=not args.no_progress).values():
             print(f"wrote {path}: {output.calibration_line(calibration)}")
         return
-    if args.if_cpu_differs and args.device == "host":
+    if args.if_cpu_differs and here:
         reason = host_tables_current()
         if reason is None:
             print("host tables were measured on this CPU: nothing to do")

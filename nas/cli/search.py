@@ -129,9 +129,10 @@ def run(args: argparse.Namespace) -> None:
 
 def _note_stale_host_tables(config) -> None:
     """One line on stderr when host latency comes from tables measured on another CPU."""
+    from latency_models.device import load_device
     from latency_models.registry import host_tables_current
 
-    if config.device == "host" and config.uses_device:
+    if config.uses_device and load_device(config.device).measurable_here:
         reason = host_tables_current()
         if reason is not None:
             print(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from latency_models.device import this_host
 from latency_models.energy import measure_energy_mj, rapl_packages
 from latency_models.errors import CostModelError
 from latency_models.host import cpu_facts
@@ -19,9 +20,6 @@ from latency_models.registry import cost_model
 from latency_models.timing import TimingProtocol, time_invokes
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
-
-HOST = "host"
-
 
 ENERGY_INVOKES = 2000
 
@@ -51,7 +49,8 @@ def host_cost_check(
     the interpreter's tensor memory the caller already read) and flash. ``measured_ms`` is the latency per kernel
     set the caller already measured with the same protocol (a file is timed once); missing ones are timed here."""
     try:
-        models = {kernels: cost_model(HOST, kernels) for kernels in ("xnnpack", "builtin")}
+        host = this_host()
+        models = {kernels: cost_model(host.name, kernels) for kernels in host.kernel_sets}
     except CostModelError as err:  # no host table: nothing to compare against, and say so
         return {"skipped": str(err)}
     protocol = TimingProtocol(threads=threads)
@@ -68,7 +67,7 @@ def host_cost_check(
         }
     cost, default = costs["builtin"], costs["xnnpack"]
     return {
-        "device": HOST,
+        "device": host.name,
         "cpu": cpu_facts(),  # `nas profile --add-exports` folds only exports measured on this CPU into the host tables
         "latency": latency,
         "energy_mj": {

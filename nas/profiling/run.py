@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from latency_models.calibration import Calibration, CalibrationPoint, save_calibration
-from latency_models.device import DEVICES_DIR, DeviceProfile, load_device
+from latency_models.device import DEVICES_DIR, DeviceProfile, load_device, this_host
 from latency_models.errors import CostModelError
 from latency_models.host import cpu_facts
 from latency_models.layered import LayeredCostModel
@@ -26,7 +26,6 @@ from nas.profiling.reference import (
     reference_protocol,
 )
 
-HOST = "host"
 QUICK_GRID = Grid(
     per_precision=3,
     spatial=(4, 8),
@@ -44,9 +43,10 @@ QUICK_GRID = Grid(
 
 def _measurable(name: str, directory: Path) -> DeviceProfile:
     device = load_device(name, directory)
-    if device.name != HOST:
+    if not device.measurable_here:
         raise CostModelError(
-            f"device {name!r} cannot be measured on this machine; only 'host' can. Time the reference models on "
+            f"device {name!r} cannot be measured on this machine; only {this_host(directory).name!r} can. "
+            "Time the reference models on "
             f"the device and run `nas profile --device {name} --calibrate FILE.csv`"
         )
     return device
@@ -168,7 +168,7 @@ def measured_exports(results_dir: Path) -> list[tuple[Path, dict[str, float]]]:
         for record in json.loads(verification.read_text()).values():
             check = record.get("cost_check", {})
             model = Path(record.get("model", ""))
-            if check.get("device") != HOST or not model.is_file():
+            if check.get("device") != this_host().name or not model.is_file():
                 continue
             if check.get("cpu") not in (None, cpu_facts()):  # measured on another CPU: not this host's figure
                 continue

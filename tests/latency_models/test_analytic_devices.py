@@ -4,15 +4,17 @@ accelerator's fallback rule sends everything from the first op it cannot run to 
 from __future__ import annotations
 
 import json
+import shutil
 
 import optuna
 import pytest
 
 from latency_models.analytic import SPEC_FIELDS, AnalyticCostModel, spec_from_dict
-from latency_models.device import DEVICES_DIR, available_devices, load_device
+from latency_models.device import DEVICES_DIR, available_devices, load_device, this_host
 from latency_models.errors import CostModelError
 from latency_models.offload import OffloadCostModel
 from latency_models.registry import cost_model
+from nas.profiling.run import profile_and_save
 from search_spaces.graph import analyze
 from search_spaces.space import Candidate, LayerPolicy, SearchSpace, suggest_candidate
 from search_spaces.spec import load_model_spec
@@ -94,3 +96,18 @@ def test_the_edge_tpu_runs_ops_up_to_the_first_it_cannot_run_and_the_host_runs_t
         model.host.cost(graph, Candidate.uncompressed(graph)).latency_ms.value
     )
     assert all("[accelerator]" not in p.note for p in everything_on_host.layers)
+
+
+def test_exactly_one_device_is_this_machine_and_only_it_can_be_profiled(tmp_path):
+    """Being measurable here is a property of the profile, not of its name."""
+
+    assert this_host().name == "host"
+    assert [n for n in available_devices() if load_device(n).measurable_here] == ["host"]
+    devices = tmp_path / "devices"
+    shutil.copytree(DEVICES_DIR, devices)
+    renamed = json.loads((devices / "host.json").read_text()) | {"name": "bench_pc"}
+    (devices / "bench_pc.json").write_text(json.dumps(renamed))
+    (devices / "host.json").unlink()
+    assert this_host(devices).name == "bench_pc"
+    with pytest.raises(CostModelError, match="only 'bench_pc' can"):
+        profile_and_save("rpi4", show_progress=False, directory=devices)
