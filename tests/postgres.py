@@ -1,5 +1,5 @@
-"""A private PostgreSQL server on loopback for tests: Debian's package, installed when absent, started in a
-temporary directory on a free port with a password-protected user, stopped afterwards."""
+"""A private PostgreSQL server on loopback for tests: Debian's package (``scripts/setup_system.sh`` installs it),
+started in a temporary directory on a free port with a password-protected user, stopped afterwards."""
 
 from __future__ import annotations
 
@@ -18,16 +18,8 @@ DATABASE = "nas_test"
 
 
 def binaries() -> Path | None:
-    """The directory of ``initdb`` / ``pg_ctl``, installing Debian's postgresql package if needed."""
-    found = _find()
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600, check=False)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "postgresql"], env=env, capture_output=True, timeout=900, check=False
-        )
-        found = _find()
-    return found
+    """The directory of ``initdb`` / ``pg_ctl`` (None when the project's setup has not installed PostgreSQL)."""
+    return _find()
 
 
 def _find() -> Path | None:

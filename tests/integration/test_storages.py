@@ -27,7 +27,7 @@ TRIALS = 6
 def postgres_url():
     bin_dir = postgres.binaries()
     if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed and Debian's postgresql package could not be installed here")
+        pytest.fail("PostgreSQL is not installed: run `bash scripts/setup_system.sh` as root (scripts/test.sh does)")
     with postgres.server(bin_dir) as url:
         yield url
 
