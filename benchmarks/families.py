@@ -16,7 +16,7 @@ this machine: 2 shared cores, the ratio is taken within one run).
 The generated dataset ("shapes"): 8x8 single-channel images of six noisy shapes (horizontal, vertical and
 diagonal bars, a square outline, a cross, a blob) at random positions, 1,800 training and 600 test images.
 
-Usage: python benchmarks/families.py [--trials 30] [--families cnn,resnet8,dscnn,mobilenet_v1,mlp]
+Usage: python benchmarks/families.py [--trials 30] [--families cnn,resnet8,dscnn,mobilenet_v1,mlp] [--resume]
 Writes results/benchmarks/families.json and families.png.
 """
 
@@ -180,18 +180,23 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--datasets", default="digits,shapes")
+    parser.add_argument("--resume", action="store_true", help="keep the rows of an interrupted run and run the rest")
     args = parser.parse_args()
-    rows = []
+    partial = OUT / "families.partial.json"
+    rows = json.loads(partial.read_text()) if args.resume and partial.exists() else []
+    done = {(r["family"], r["dataset"]) for r in rows}
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp)
         sources = {"digits": "digits", "shapes": str(shapes_dataset(results / "shapes.npz"))}
         for dataset in args.datasets.split(","):
             for family in args.families.split(","):
+                if (family, dataset) in done:
+                    continue
                 row = family_run(family, sources[dataset], args.trials, results)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
                 OUT.mkdir(parents=True, exist_ok=True)
-                (OUT / "families.partial.json").write_text(json.dumps(rows, indent=1))  # a long run keeps its rows
+                partial.write_text(json.dumps(rows, indent=1))  # a long run keeps its rows (--resume)
     digits = {r["family"]: r for r in rows if r["dataset"] == "digits"}
     summary: dict[str, Any] = {"rows": rows, "provenance": run_provenance()}
     if "dscnn" in digits and "cnn" in digits:
