@@ -95,12 +95,16 @@ def family_run(family: str, dataset: str, trials: int, results: Path) -> dict[st
     trials_table = trials_frame(summary.study)
     done = trials_table[trials_table["state"] == "COMPLETE"]
     front = front_frame(trials_table, config.objectives)
-    best = front.sort_values("accuracy", ascending=False).iloc[0]
-    paths = StudyPaths(results, summary.study.study_name)
-    params, compression = load_trial_weights(paths.trial_weights(int(best["number"])))
-    dataset_arrays = problem.dataset
-    best_test = evaluate(ctx.trainer, params, compression, dataset_arrays.x_test, dataset_arrays.y_test).accuracy
     baseline = ctx.baseline.val_accuracy
+    if front.empty:  # no feasible trial: every one failed its parity check (or a budget)
+        best_val, best_test = None, None
+    else:
+        best = front.sort_values("accuracy", ascending=False).iloc[0]
+        paths = StudyPaths(results, summary.study.study_name)
+        params, compression = load_trial_weights(paths.trial_weights(int(best["number"])))
+        arrays = problem.dataset
+        best_val = float(best["accuracy"])
+        best_test = evaluate(ctx.trainer, params, compression, arrays.x_test, arrays.y_test).accuracy
     return {
         "family": family,
         "dataset": Path(dataset).stem,
@@ -108,9 +112,11 @@ def family_run(family: str, dataset: str, trials: int, results: Path) -> dict[st
         "search_minutes": round(search_seconds / 60, 2),
         "baseline_accuracy": round(baseline, 4),
         "baseline_test_accuracy": round(ctx.baseline.test_accuracy, 4),
-        "best_front_val_accuracy": round(float(best["accuracy"]), 4),
-        "best_front_test_accuracy": round(best_test, 4),
-        "best_front_gap_pts": round(100 * (baseline - float(best["accuracy"])), 2),
+        "front_size": len(front),
+        "best_front_val_accuracy": None if best_val is None else round(best_val, 4),
+        "best_front_test_accuracy": None if best_test is None else round(best_test, 4),
+        # With no feasible member the gap is the whole baseline accuracy: nothing usable was found.
+        "best_front_gap_pts": round(100 * (baseline - (best_val or 0.0)), 2),
         "int8_ptq_accuracy": round(raw.calibrated_accuracy, 4),
         "int8_qat_accuracy": round(raw.val.accuracy, 4),
         "qat_minus_ptq_pts": round(100 * (raw.val.accuracy - raw.calibrated_accuracy), 2),
@@ -165,7 +171,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(6, len(rows) * 0.9), 3.6))
     ax.bar(x - 0.2, [r["baseline_accuracy"] for r in rows], 0.4, label="uncompressed (validation)")
-    ax.bar(x + 0.2, [r["best_front_val_accuracy"] for r in rows], 0.4, label="best front member (validation)")
+    ax.bar(x + 0.2, [r["best_front_val_accuracy"] or 0.0 for r in rows], 0.4, label="best front member (validation)")
     ax.set_xticks(x, labels, fontsize=7)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy")
