@@ -94,6 +94,10 @@ def _rescored_row(
     if trial.state != optuna.trial.TrialState.COMPLETE or "candidate" not in trial.user_attrs:
         return {**blank, "feasible": None, "infeasible_because": "not a finished trial"}
     candidate = Candidate.from_dict(trial.user_attrs["candidate"])
+    parity = trial.user_attrs.get("metrics", {}).get("parity", {})
+    if parity and not parity.get("passed", True):  # its export diverged in LiteRT: infeasible on every device
+        reason = trial.user_attrs["metrics"].get("infeasible_reason", "its export diverged from its JAX model")
+        return {**blank, "feasible": False, "infeasible_because": reason}
     unrunnable = model.device.unrunnable(graph, candidate)
     if unrunnable:
         reason = f"{model.device.name} does not run {', '.join(unrunnable)}"
