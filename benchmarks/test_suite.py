@@ -41,13 +41,20 @@ def one_run(slowest: int) -> dict:
         for m in (DURATION.match(line.strip()) for line in lines)
         if m
     ]
+    failed = [line.split(" ", 1)[1].split(" - ")[0] for line in lines if line.startswith(("FAILED ", "ERROR "))]
     return {
         "seconds": round(seconds, 1),
         "exit_code": result.returncode,
+        "failed_tests": failed,
         "failures": counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0),
         "counts": counts,
         "slowest": durations,
     }
+
+
+def result_tail(run: dict) -> str:
+    """What to say about a run that failed before pytest reported a test."""
+    return f"exit code {run['exit_code']} with no failed test: a check before pytest failed"
 
 
 def main() -> None:
@@ -59,10 +66,13 @@ def main() -> None:
     for _ in range(args.runs):
         runs.append(one_run(args.slowest))
         print(json.dumps({k: v for k, v in runs[-1].items() if k != "slowest"}), flush=True)
+        if runs[-1]["exit_code"] != 0 and not runs[-1]["failed_tests"]:  # lint, format or mypy failed first
+            print(result_tail(runs[-1]), flush=True)
     summary = {
         "seconds": [r["seconds"] for r in runs],
         "runs": len(runs),
         "failures": [r["failures"] for r in runs],
+        "failed_tests": [r["failed_tests"] for r in runs],
         "exit_codes": [r["exit_code"] for r in runs],
         "slowest": runs[-1]["slowest"],
         "provenance": run_provenance(),

@@ -123,6 +123,7 @@ class DeviceProfile:
             **({"analytic": self.analytic} if self.analytic is not None else {}),
             **({"offload": self.offload} if self.offload is not None else {}),
             "provenance": self.provenance,
+            **({"measurable_here": True} if self.measurable_here else {}),
         }
 
 
