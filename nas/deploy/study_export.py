@@ -28,15 +28,13 @@ from nas.deploy.cost_check import host_cost_check
 from nas.deploy.layer_diff import compare_layers, first_divergence
 from nas.errors import ConfigError
 from nas.paths import StudyPaths, reference_path, verification_of
-from nas.runtime.export import export_candidate
+from nas.runtime.export import CALIBRATION_EXAMPLES, export_candidate
 from nas.runtime.verify import AccuracyBar, KernelCheck, Reference, check_kernels, minimum_bar, reference_bar
 from nas.search.context import ModelContext, build_model_context
 from nas.search.saved import SavedStudy
 from nas.training.data import load_dataset
 from nas.training.finetune import logits
 from search_spaces.space import suggest_candidate
-
-CALIBRATION_EXAMPLES = 32
 
 
 def export_trials(

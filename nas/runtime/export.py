@@ -39,6 +39,8 @@ from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
 
 SIGNATURE = "serving_default"
+# Activation ranges come from the fake-quant model; these training examples only seed the quantizer.
+CALIBRATION_EXAMPLES = 32
 INPUT_NAME = "x"
 OUTPUT_NAME = "logits"
 

@@ -17,13 +17,11 @@ from typing import Any
 import numpy as np
 
 from nas.compress.models import Compression
-from nas.runtime.export import export_candidate
+from nas.runtime.export import CALIBRATION_EXAMPLES, export_candidate
 from nas.runtime.verify import Reference, check_kernels
 from nas.training.finetune import Trainer, logits
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
-
-CALIBRATION_EXAMPLES = 32  # activation ranges come from the fake-quant model; these only seed the quantizer
 
 
 @dataclass(frozen=True, kw_only=True)
