@@ -10,6 +10,7 @@ traced function expects every channel.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -111,6 +112,7 @@ def analyze(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> 
     partial: list[tuple[NodeSpec, tuple[int, ...], tuple[int, ...], int, int]] = []
     for node in spec.nodes:
         in_shape = shapes[node.inputs[0]]
+        node = _with_effective_stride(node, in_shape, spec.min_feature_size)
         out_shape = _output_shape(node, [shapes[i] for i in node.inputs], num_classes)
         in_repeat = repeat_of[node.inputs[0]]
         if node.op == "flatten":
@@ -206,6 +208,17 @@ def _output_shape(node: NodeSpec, in_shapes: list[tuple[int, ...]], num_classes:
         raise SpecError(f"node {node.name!r}: the input {shape} is too small for a {window} window")
     channels = node.features if node.op == "conv" else shape[-1]
     return (*spatial, channels or num_classes)
+
+
+def _with_effective_stride(node: NodeSpec, in_shape: tuple[int, ...], min_size: int) -> NodeSpec:
+    """The node with each stride that would shrink its output below ``min_size`` pixels set to 1."""
+    if node.op not in ("conv", "dwconv") or len(in_shape) != 3 or min_size == 1:
+        return node
+    stride = tuple(
+        1 if s > 1 and _conv_out(in_shape[i], node.kernel[i], s, node.padding) < min_size else s
+        for i, s in enumerate(node.stride)
+    )
+    return node if stride == node.stride else dataclasses.replace(node, stride=stride)
 
 
 def _conv_out(size: int, window: int, stride: int, padding: str) -> int:

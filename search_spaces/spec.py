@@ -80,6 +80,9 @@ class ModelSpec:
     nodes: tuple[NodeSpec, ...]
     rules: tuple[dict[str, Any], ...] = ()
     width_multiplier: float = 1.0
+    # A strided conv whose output would be narrower than this many pixels keeps stride 1 along that axis, so a
+    # family designed for large inputs (MobileNet downsamples 32x) keeps a feature map on small ones (8x8).
+    min_feature_size: int = 1
     classifier: bool = True  # False only for profiling micro-models (one op to time), which may end anywhere
 
     def __post_init__(self) -> None:
@@ -99,6 +102,10 @@ class ModelSpec:
             raise SpecError(f"model {self.name!r}: the last node must be a dense layer with features 'classes'")
         if not 0 < self.width_multiplier <= 4:
             raise SpecError(f"model {self.name!r}: width_multiplier must be in (0, 4]")
+        if isinstance(self.min_feature_size, bool) or not isinstance(self.min_feature_size, int):
+            raise SpecError(f"model {self.name!r}: min_feature_size must be a positive integer")
+        if self.min_feature_size < 1:
+            raise SpecError(f"model {self.name!r}: min_feature_size must be a positive integer")
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys): the identity of the spec for caching and provenance."""
@@ -154,6 +161,7 @@ def spec_from_dict(raw: dict[str, Any]) -> ModelSpec:
         nodes=tuple(nodes),
         rules=tuple(raw.get("rules", ())),
         width_multiplier=width,
+        min_feature_size=raw.get("min_feature_size", 1),
         classifier=bool(raw.get("classifier", True)),
     )
 
@@ -238,7 +246,10 @@ def _spec_to_dict(spec: ModelSpec) -> dict[str, Any]:
         for n in spec.nodes
     ]
     # Channel counts already carry the width multiplier, so it is not part of the identity.
-    return {"name": spec.name, "nodes": nodes, "rules": list(spec.rules)}
+    identity: dict[str, Any] = {"name": spec.name, "nodes": nodes, "rules": list(spec.rules)}
+    if spec.min_feature_size != 1:  # absent when unused, so the identity of every other spec is unchanged
+        identity["min_feature_size"] = spec.min_feature_size
+    return identity
 
 
 def _float_node_to_dict(node: NodeSpec) -> dict[str, Any]:

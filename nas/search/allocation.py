@@ -151,6 +151,25 @@ def allocation_points(
     return points
 
 
+ANCHOR_PRECISION = "w8a8"
+
+
+def uniform_int8_params(ctx: SearchContext) -> dict[str, Any]:
+    """The classic compression as trial parameters: every layer at int8 weights and activations where its
+    rules allow it (its widest precision where not), every channel kept, no sparsity.
+
+    Every new study runs it first: in a space of dozens of per-layer knobs most random settings are far worse
+    than this one (MobileNet's 28 layers on digits: 0.5 against 0.86), and the sampler learns faster from a
+    good point; the front always holds the candidate a user would compare against.
+    """
+    knobs_ = knobs(ctx)
+    params = knobs_.reference
+    for name, values in knobs_.options.items():
+        if name.endswith(".precision") and ANCHOR_PRECISION in values:
+            params[name] = ANCHOR_PRECISION
+    return params
+
+
 WARM_START_FRACTIONS = (0.75, 0.5, 0.35, 0.25)  # of the most accurate setting's cost on the first cost objective
 
 

@@ -20,7 +20,7 @@ from nas.errors import ConfigError, TrialFailed
 from nas.objectives import directions, term
 from nas.paths import StudyPaths
 from nas.progress import epoch_progress
-from nas.search.allocation import warm_start_params
+from nas.search.allocation import uniform_int8_params, warm_start_params
 from nas.search.context import Problem, SearchContext, build_context
 from nas.search.objective import make_objective
 from nas.search.ranking import ranking_notices
@@ -116,8 +116,9 @@ def run_search(
 ) -> SearchSummary:
     """Runs (or resumes) the study until it holds ``trials`` finished trials.
 
-    A study that exists with other settings is refused before anything is trained or written. With
-    ``warm_start`` a new study's first trials are the sensitivity-based allocations
+    A study that exists with other settings is refused before anything is trained or written. A new study's
+    first trial is uniform int8 (``nas.search.allocation.uniform_int8_params``). With
+    ``warm_start`` its next trials are the sensitivity-based allocations
     (``nas.search.allocation.warm_start_params``); the sampler takes over after them. With ``workers`` > 1
     the trials run in that many processes (``nas.search.workers``), the baseline built once before them.
     """
@@ -152,9 +153,10 @@ def run_search(
     _record_baseline(study, context)
     if CONTENT_ATTR not in study.user_attrs:
         study.set_user_attr(CONTENT_ATTR, content_fingerprint(problem))
-    if warm_start and done == 0 and not study.trials:
-        for params in warm_start_params(context):
-            study.enqueue_trial(params)
+    if done == 0 and not study.trials:
+        study.enqueue_trial(uniform_int8_params(context))
+        for params in warm_start_params(context) if warm_start else ():
+            study.enqueue_trial(params, skip_if_exists=True)
     remaining = max(0, trials - done)
     bar = tqdm(
         total=trials,

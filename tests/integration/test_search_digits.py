@@ -267,8 +267,11 @@ def test_a_warm_start_seeds_a_new_study_with_the_allocations(tmp_path, capsys):
     assert code == 0, out
     study = optuna.load_study(study_name="warm", storage=f"sqlite:///{results / 'warm' / 'study.db'}")
     seeded = [t for t in study.trials if "fixed_params" in t.system_attrs]
-    assert seeded and seeded[0].number == 0  # the allocations run first, the sampler after them
+    assert len(seeded) >= 2 and seeded[0].number == 0  # uniform int8, then the allocations, the sampler after them
     assert all(t.params == t.system_attrs["fixed_params"] for t in seeded)
+    anchor = seeded[0].params
+    assert {v for k, v in anchor.items() if k.endswith(".precision")} <= {"w8a8", "w32a32"}  # w32: no int8 allowed
+    assert "w8a8" in anchor.values() and all(v == 1.0 for k, v in anchor.items() if k.endswith(".keep"))
 
 
 def test_a_robustness_budget_is_measured_on_degraded_validation_inputs(tmp_path, capsys):

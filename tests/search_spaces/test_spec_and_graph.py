@@ -4,7 +4,7 @@ import pytest
 
 from search_spaces.errors import SpecError
 from search_spaces.graph import analyze
-from search_spaces.spec import available_models, load_model_spec
+from search_spaces.spec import available_models, load_model_spec, spec_from_dict
 
 SHAPES = [((8, 8, 1), 10), ((28, 28, 1), 10), ((32, 32, 3), 3)]
 
@@ -78,3 +78,27 @@ def test_dense_after_flatten_repeats_each_channel_over_space():
     graph = analyze(load_model_spec("mlp"), (8, 8, 1), 10)
     assert graph.layer("fc1").in_repeat == 64
     assert graph.layer("fc1").kernel_shape == (64, 128)
+
+
+def test_a_minimum_feature_size_keeps_small_inputs_from_shrinking_to_a_point():
+    small = analyze(load_model_spec("mobilenet_v1"), (8, 8, 1), 10)
+    spatial = [layer.output_shape[:2] for layer in small.layers if layer.op in ("conv", "dwconv")]
+    assert min(min(s) for s in spatial) == 2  # without the rule: 1x1 after the third stride
+    assert small.layer("dw4").stride == (1, 1) and small.layer("dw2").stride == (2, 2)
+    reference = analyze(load_model_spec("mobilenet_v1"), (96, 96, 3), 10)  # the published input: every stride
+    assert reference.layer("pw13").output_shape[:2] == (3, 3)
+    assert all(reference.layer(name).stride == (2, 2) for name in ("stem", "dw2", "dw4", "dw6", "dw12"))
+
+
+def test_a_minimum_feature_size_is_validated_and_part_of_the_identity_only_when_set():
+    raw = json.loads(load_model_spec("cnn").to_json())
+    assert "min_feature_size" not in raw
+    with pytest.raises(SpecError, match="min_feature_size must be a positive integer"):
+        spec_from_dict({**raw, "min_feature_size": 0})
+    with pytest.raises(SpecError, match="min_feature_size must be a positive integer"):
+        spec_from_dict({**raw, "min_feature_size": 1.5})
+    assert analyze(spec_from_dict({**raw, "min_feature_size": 4}), (8, 8, 1), 10).layer("conv2").stride == (2, 2)
+    sized = spec_from_dict({**raw, "min_feature_size": 5})
+    assert json.loads(sized.to_json())["min_feature_size"] == 5
+    assert spec_from_dict(json.loads(sized.to_json())) == sized  # the identity round-trips
+    assert analyze(sized, (8, 8, 1), 10).layer("conv2").stride == (1, 1)  # 8 -> 4 would go below the floor
