@@ -20,9 +20,12 @@ from search_spaces.spec import load_model_spec
 
 QUICK_TRAIN = TrainConfig(epochs=10)
 
-# This session's own registry of running searches (inherited by the processes the tests start): a search that
-# another session or a benchmark runs on this machine must not make the export tests refuse to time the host.
-os.environ.setdefault(REGISTRY_VARIABLE, tempfile.mkdtemp(prefix="nas-test-searches-"))
+# This test process's own registry of running searches (inherited by the processes its tests start): a search
+# that another session, a benchmark or the other test worker (pytest -n 2) runs on this machine must not make
+# the export tests refuse to time the host. An xdist worker inherits its controller's variable: it replaces it.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER or REGISTRY_VARIABLE not in os.environ:
+    os.environ[REGISTRY_VARIABLE] = tempfile.mkdtemp(prefix=f"nas-test-searches-{_WORKER or 'main'}-")
 
 
 @pytest.fixture

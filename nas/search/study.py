@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -154,9 +155,8 @@ def run_search(
     if CONTENT_ATTR not in study.user_attrs:
         study.set_user_attr(CONTENT_ATTR, content_fingerprint(problem))
     if done == 0 and not study.trials:
-        study.enqueue_trial(uniform_int8_params(context))
-        for params in warm_start_params(context) if warm_start else ():
-            study.enqueue_trial(params, skip_if_exists=True)
+        for params in _seed_params(context, warm_start)[:trials]:  # never more than run: none left waiting
+            study.enqueue_trial(params)
     remaining = max(0, trials - done)
     bar = tqdm(
         total=trials,
@@ -177,6 +177,15 @@ def run_search(
     finally:
         bar.close()
     return SearchSummary(study=study, context=context, trials_run=remaining, resumed_from=done)
+
+
+def _seed_params(context: SearchContext, warm_start: bool) -> list[dict[str, Any]]:
+    """A new study's first trials, distinct: uniform int8, then (``warm_start``) the sensitivity allocations."""
+    seeds = [uniform_int8_params(context)]
+    for params in warm_start_params(context) if warm_start else ():
+        if params not in seeds:
+            seeds.append(params)
+    return seeds
 
 
 def _optimize(
