@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, format check, type check (mypy) and pytest, in the pinned environment. Extra flags go to pytest.
+# The whole test suite: lint, format check, type check (mypy) and pytest in two processes, in the pinned
+# environment. Extra flags go to pytest.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 bash "$root/scripts/setup_system.sh"
@@ -7,4 +8,6 @@ cd "$root"
 "$venv/bin/ruff" check .
 "$venv/bin/ruff" format --check .
 "$venv/bin/mypy"
-"$venv/bin/python" -m pytest "$@"
+# Two test processes (pytest-xdist): on this 2-core machine 9.6 minutes against 17.3 in one process (the
+# suite's tests wait on subprocesses, compilers and storage as much as they compute). -n 0 runs them in one.
+"$venv/bin/python" -m pytest -n "${NAS_TEST_PROCESSES:-2}" "$@"

@@ -214,10 +214,12 @@ def _with_effective_stride(node: NodeSpec, in_shape: tuple[int, ...], min_size: 
     """The node with each stride that would shrink its output below ``min_size`` pixels set to 1."""
     if node.op not in ("conv", "dwconv") or len(in_shape) != 3 or min_size == 1:
         return node
-    stride = tuple(
-        1 if s > 1 and _conv_out(in_shape[i], node.kernel[i], s, node.padding) < min_size else s
-        for i, s in enumerate(node.stride)
-    )
+
+    def axis(i: int) -> int:
+        shrinks = _conv_out(in_shape[i], node.kernel[i], node.stride[i], node.padding) < min_size
+        return 1 if node.stride[i] > 1 and shrinks else node.stride[i]
+
+    stride = (axis(0), axis(1))
     return node if stride == node.stride else dataclasses.replace(node, stride=stride)
 
 
