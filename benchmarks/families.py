@@ -42,6 +42,7 @@ from nas.paths import StudyPaths
 from nas.provenance import run_provenance
 from nas.search.context import resolve_problem
 from nas.search.objective import evaluate_candidate, load_trial_weights
+from nas.search.record import TrialRecord
 from nas.search.study import run_search
 from nas.training.evaluate import evaluate
 from search_spaces.space import Candidate
@@ -95,6 +96,7 @@ def family_run(family: str, dataset: str, trials: int, results: Path) -> dict[st
     trials_table = trials_frame(summary.study)
     done = trials_table[trials_table["state"] == "COMPLETE"]
     front = front_frame(trials_table, config.objectives)
+    records = _records(summary.study)
     baseline = ctx.baseline.val_accuracy
     if front.empty:  # no feasible trial: every one failed its parity check (or a budget)
         best_val, best_test = None, None
@@ -121,32 +123,11 @@ def family_run(family: str, dataset: str, trials: int, results: Path) -> dict[st
         "int8_qat_accuracy": round(raw.val.accuracy, 4),
         "qat_minus_ptq_pts": round(100 * (raw.val.accuracy - raw.calibrated_accuracy), 2),
         "trial_seconds_median": round(float(statistics.median(done["duration_s"])), 3),
-        "finetune_seconds_median": round(statistics.median(_seconds(summary.study, "finetune")), 3),
-        "parity_seconds_median": round(statistics.median(_seconds(summary.study, "parity") or [0.0]), 3),
-        "parity_failed_share": round(
-            float(
-                np.mean(
-                    [
-                        not t.user_attrs["metrics"].get("parity", {}).get("passed", True)
-                        for t in _measured(summary.study)
-                    ]
-                )
-            ),
-            3,
-        ),
+        "finetune_seconds_median": round(statistics.median(_seconds(records, "finetune")), 3),
+        "parity_seconds_median": round(statistics.median(_seconds(records, "parity") or [0.0]), 3),
+        "parity_failed_share": round(float(np.mean([r.diverged for r in records])), 3),
         "within_2pts_share": round(float((done["accuracy"] >= baseline - 0.02).mean()), 3),
-        "kept_calibrated_share": round(
-            float(
-                np.mean(
-                    [
-                        t.user_attrs["metrics"].get("recovery") == "calibrated"
-                        for t in summary.study.trials
-                        if "metrics" in t.user_attrs
-                    ]
-                )
-            ),
-            3,
-        ),
+        "kept_calibrated_share": round(float(np.mean([r.recovery == "calibrated" for r in records])), 3),
         "finetune_learning_rate": {
             "chosen": ctx.finetune_rate.learning_rate,
             "probe_scores": ctx.finetune_rate.scores,
@@ -154,15 +135,14 @@ def family_run(family: str, dataset: str, trials: int, results: Path) -> dict[st
     }
 
 
-def _measured(study) -> list:
-    return [t for t in study.trials if "metrics" in t.user_attrs]
+def _records(study) -> list[TrialRecord]:
+    """The records of the trials that recorded one."""
+    return [record for t in study.trials if (record := TrialRecord.of(t)) is not None]
 
 
-def _seconds(study, step: str) -> list[float]:
+def _seconds(records: list[TrialRecord], step: str) -> list[float]:
     """Each trial's seconds in one step (``finetune``, ``parity``), where the trial has it."""
-    return [
-        t.user_attrs["metrics"]["seconds"][step] for t in _measured(study) if step in t.user_attrs["metrics"]["seconds"]
-    ]
+    return [r.seconds[step] for r in records if step in r.seconds]
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:

@@ -16,6 +16,7 @@ from nas.objectives import OBJECTIVE_TERMS, directions
 from nas.paths import StudyPaths
 from nas.search.context import ModelContext
 from nas.search.objective import load_trial_weights
+from nas.search.record import TrialRecord
 from nas.training.evaluate import evaluate
 
 POLICY_FIELDS = ("sparsity", "channel_keep", "weight_bits", "activation_bits")
@@ -52,14 +53,15 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """All trials as a table: state, metrics, feasibility, timings and every layer's policy."""
     rows = []
     for trial in study.get_trials(deepcopy=False):
-        metrics = trial.user_attrs.get("metrics", {})
+        record = TrialRecord.of(trial)
+        figures = {} if record is None else record.figures
         row = {
             "number": trial.number,
             "state": trial.state.name,
-            **{name: metrics.get(term.metric) for name, term in OBJECTIVE_TERMS.items()},
-            **{f"{name}_provenance": label for name, label in metrics.get("provenance", {}).items()},
-            "feasible": metrics.get("feasible"),
-            "finetuned": metrics.get("finetuned"),
+            **{name: figures.get(term.metric) for name, term in OBJECTIVE_TERMS.items()},
+            **{f"{name}_provenance": label for name, label in (record.provenance if record else {}).items()},
+            "feasible": None if record is None else record.feasible,
+            "finetuned": None if record is None else record.finetuned,
             "duration_s": trial.duration.total_seconds() if trial.duration else None,
         }
         for layer, policy in trial.user_attrs.get("candidate", {}).items():

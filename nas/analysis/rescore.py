@@ -25,6 +25,7 @@ from nas.compress.float_regions import load_spec
 from nas.config import SearchConfig
 from nas.objectives import budget_violations, term
 from nas.search.context import with_device_limits
+from nas.search.record import TrialRecord
 from nas.search.study import study_config
 from nas.training.data import load_dataset
 from search_spaces.graph import ModelGraph, analyze
@@ -94,16 +95,16 @@ def _rescored_row(
     if trial.state != optuna.trial.TrialState.COMPLETE or "candidate" not in trial.user_attrs:
         return {**blank, "feasible": None, "infeasible_because": "not a finished trial"}
     candidate = Candidate.from_dict(trial.user_attrs["candidate"])
-    parity = trial.user_attrs.get("metrics", {}).get("parity", {})
-    if parity and not parity.get("passed", True):  # its export diverged in LiteRT: infeasible on every device
-        reason = trial.user_attrs["metrics"].get("infeasible_reason", "its export diverged from its JAX model")
+    record = TrialRecord.of(trial)
+    if record is not None and record.diverged:  # its export diverged in LiteRT: infeasible on every device
+        reason = record.infeasible_reason or "its export diverged from its JAX model"
         return {**blank, "feasible": False, "infeasible_because": reason}
     unrunnable = model.device.unrunnable(graph, candidate)
     if unrunnable:
         reason = f"{model.device.name} does not run {', '.join(unrunnable)}"
         return {**blank, "feasible": False, "infeasible_because": reason}
     cost: Cost = model.cost(graph, candidate)
-    metrics = {**trial.user_attrs.get("metrics", {}), **cost.metrics()}
+    metrics = {**(record.figures if record else {}), **cost.metrics()}
     over = {name: excess for name, excess in budget_violations(budgets, metrics).items() if excess > 0}
     reason = ", ".join(f"{term(name).label} {excess:+.0%} over the budget" for name, excess in over.items())
     return {

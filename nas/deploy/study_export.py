@@ -31,6 +31,7 @@ from nas.paths import StudyPaths, reference_path, verification_of
 from nas.runtime.export import CALIBRATION_EXAMPLES, export_candidate
 from nas.runtime.verify import AccuracyBar, KernelCheck, Reference, check_kernels, minimum_bar, reference_bar
 from nas.search.context import ModelContext, build_model_context
+from nas.search.record import TrialRecord
 from nas.search.saved import SavedStudy
 from nas.training.data import load_dataset
 from nas.training.finetune import logits
@@ -81,7 +82,8 @@ def export_trial(context: ModelContext, saved: SavedStudy, number: int, threads:
     path = paths.model(number)
     atomic_write_bytes(path, lambda handle: handle.write(model.content))
     atomic_write_bytes(reference_path(path), lambda handle: np.save(handle, reference.logits))
-    metrics = trial.user_attrs.get("metrics", {})
+    trial_record = TrialRecord.of(trial)
+    figures = {} if trial_record is None else trial_record.figures
     memory = tensor_memory(model.content)
     record = {
         "trial": number,
@@ -92,8 +94,8 @@ def export_trial(context: ModelContext, saved: SavedStudy, number: int, threads:
         "file_bytes": model.file_bytes,
         "gzip_bytes": model.gzip_bytes,
         "predicted": {
-            "stored_bytes": metrics.get("stored_bytes"),
-            "compressed_bytes": metrics.get("compressed_bytes"),
+            "stored_bytes": figures.get("stored_bytes"),
+            "compressed_bytes": figures.get("compressed_bytes"),
             "provenance": "exact size accounting of the constants (graph structure not counted)",
         },
         "jax_test_accuracy": jax_accuracy,
@@ -101,7 +103,7 @@ def export_trial(context: ModelContext, saved: SavedStudy, number: int, threads:
             jax_accuracy, study.user_attrs.get("baseline", {}).get("test_accuracy", 0.0), graph.num_classes
         ),
         "kernels": [{**asdict(check), "passed": check.passed} for check in checks],
-        "device_figures": device_figures(context.problem.device, metrics),
+        "device_figures": None if trial_record is None else device_figures(context.problem.device, trial_record),
         "latency_provenance": "measured on this host, LiteRT Python interpreter, batch 1, the cost tables' protocol",
         "runtime_memory": asdict(memory),
         "cost_check": host_cost_check(
@@ -114,16 +116,17 @@ def export_trial(context: ModelContext, saved: SavedStudy, number: int, threads:
     return record
 
 
-def device_figures(device: DeviceProfile, metrics: dict[str, Any]) -> dict[str, Any] | None:
+def device_figures(device: DeviceProfile, record: TrialRecord) -> dict[str, Any] | None:
     """The study device's own figures for a trial, each with its provenance, and the margin left under the
     device's RAM and flash limits (None when the study costed no device figure)."""
-    if "provenance" not in metrics:
+    if not record.provenance:
         return None
-    figures = {name: {"value": metrics[name], "provenance": metrics["provenance"][name]} for name in COST_FIGURES}
+    values = record.figures
+    figures = {name: {"value": values[name], "provenance": record.provenance[name]} for name in COST_FIGURES}
     limits = {"ram_bytes": device.ram_bytes, "flash_bytes": device.flash_bytes}
     for name, limit in limits.items():
         if limit is not None:
-            figures[name] |= {"limit": limit, "margin_pct": round(100 * (1 - metrics[name] / limit), 1)}
+            figures[name] |= {"limit": limit, "margin_pct": round(100 * (1 - values[name] / limit), 1)}
     return {"device": device.name, "figures": figures}
 
 

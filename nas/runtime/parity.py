@@ -48,16 +48,6 @@ class Parity:
             f"{self.agreement[worst]:.4f}, accuracy {self.accuracy[worst]:.4f} vs JAX {self.jax_accuracy:.4f})"
         )
 
-    def record(self) -> dict[str, Any]:
-        """The JSON form stored on the trial."""
-        return {
-            "passed": self.passed,
-            "agreement": self.agreement,
-            "accuracy": self.accuracy,
-            "jax_accuracy": self.jax_accuracy,
-            **({"export_error": self.export_error} if self.export_error else {}),
-        }
-
 
 def runtime_parity(
     graph: ModelGraph,

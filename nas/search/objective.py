@@ -28,6 +28,7 @@ from nas.objectives import AFTER_TRAINING_TERMS, budget_violations, objective_va
 from nas.paths import StudyPaths
 from nas.runtime.parity import Parity, runtime_parity
 from nas.search.context import SearchContext
+from nas.search.record import METRICS_ATTR, ParityRecord, TrialRecord
 from nas.search.trial_owner import WORKER_ATTR, worker_identity
 from nas.training.evaluate import Accuracy, evaluate, worst_class_drop
 from nas.training.finetune import finetune
@@ -291,42 +292,42 @@ def _record(trial: optuna.Trial, result: CandidateResult, feasible: bool) -> Non
     # Few attributes, each one storage transaction: with SQLite every set_user_attr is a commit.
     trial.set_user_attr("summary", trial_summary(result, feasible))
     trial.set_user_attr("candidate", result.candidate.to_dict())
-    trial.set_user_attr(
-        "metrics",
-        {
-            **result.metrics,
-            "val_per_class": _finite(result.val.per_class),
-            "finetuned": result.finetuned,
-            "recovery": result.recovery,
-            "calibrated_accuracy": result.calibrated_accuracy,
-            "feasible": feasible,
-            **({} if result.parity is None else {"parity": result.parity.record()}),
-            **({} if result.parity is None or result.parity.passed else {"infeasible_reason": result.parity.reason}),
-            "seconds": {k: round(v, 4) for k, v in result.seconds.items()},
-            "layer_sizes": {
-                s.name: {
-                    "weights": s.weight_count,
-                    "weight_bytes": s.weight_bytes,
-                    "bias_bytes": s.bias_bytes,
-                    "qparam_bytes": s.qparam_bytes,
-                }
-                for s in result.layer_sizes
-            },
-            **_device_record(result.device_cost),
+    trial.set_user_attr(METRICS_ATTR, trial_record(result, feasible).to_attr())
+
+
+def trial_record(result: CandidateResult, feasible: bool) -> TrialRecord:
+    """What a trial stores of its result (``nas.search.record``)."""
+    cost, parity = result.device_cost, result.parity
+    return TrialRecord(
+        figures=result.metrics,
+        feasible=feasible,
+        finetuned=result.finetuned,
+        seconds={k: round(v, 4) for k, v in result.seconds.items()},
+        val_per_class=tuple(None if np.isnan(v) else round(v, 6) for v in result.val.per_class),
+        layer_sizes={
+            s.name: {
+                "weights": s.weight_count,
+                "weight_bytes": s.weight_bytes,
+                "bias_bytes": s.bias_bytes,
+                "qparam_bytes": s.qparam_bytes,
+            }
+            for s in result.layer_sizes
         },
+        recovery=result.recovery,
+        calibrated_accuracy=result.calibrated_accuracy,
+        device=None if cost is None else cost.device,
+        provenance={} if cost is None else cost.provenance(),
+        latency_us={} if cost is None else {p.name: round(p.latency_ms.value * 1000, 4) for p in cost.layers},
+        parity=None if parity is None else _parity_record(parity),
+        infeasible_reason=None if parity is None or parity.passed else parity.reason,
     )
 
 
-def _device_record(cost: Cost | None) -> dict[str, Any]:
-    """The device figures' provenance and the latency of every layer and whole-model term (microseconds)."""
-    if cost is None:
-        return {}
-    return {
-        "device": cost.device,
-        "provenance": cost.provenance(),
-        "latency_us": {part.name: round(part.latency_ms.value * 1000, 4) for part in cost.layers},
-    }
-
-
-def _finite(values: tuple[float, ...]) -> list[float | None]:
-    return [None if np.isnan(v) else round(v, 6) for v in values]
+def _parity_record(parity: Parity) -> ParityRecord:
+    return ParityRecord(
+        passed=parity.passed,
+        agreement=parity.agreement,
+        accuracy=parity.accuracy,
+        jax_accuracy=parity.jax_accuracy,
+        export_error=parity.export_error,
+    )

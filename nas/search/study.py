@@ -24,6 +24,7 @@ from nas.progress import epoch_progress
 from nas.search.allocation import uniform_int8_params, warm_start_params
 from nas.search.context import Problem, SearchContext, build_context
 from nas.search.objective import make_objective
+from nas.search.record import TrialRecord
 from nas.search.ranking import ranking_notices
 from nas.search.storage import optuna_storage, redacted
 from nas.search.trial_owner import fail_dead_workers_trials
@@ -323,7 +324,7 @@ def _progress_callback(bar: tqdm, objectives: tuple[str, ...]):
 
 def front_summary(study: optuna.Study, objectives: tuple[str, ...]) -> str:
     """The current front in one line: its size, the most accurate member and the cheapest in each cost term."""
-    front = [t for t in study.best_trials if t.user_attrs.get("metrics", {}).get("feasible", True)]
+    front = [t for t in study.best_trials if _feasible(t)]
     if not front:
         return "no feasible trial yet"
     terms = [term(name) for name in objectives]
@@ -333,6 +334,11 @@ def front_summary(study: optuna.Study, objectives: tuple[str, ...]) -> str:
         cheapest = min(front, key=lambda t: t.values[index])
         parts.append(f"cheapest {cost.format(cheapest.values[index])} @ {cheapest.values[0]:.3f}")
     return " | ".join(parts)
+
+
+def _feasible(trial: optuna.trial.FrozenTrial) -> bool:
+    record = TrialRecord.of(trial)
+    return record is None or record.feasible
 
 
 def _costs(terms: list, trial: optuna.trial.FrozenTrial) -> str:
