@@ -24,8 +24,8 @@ from nas.progress import epoch_progress
 from nas.search.allocation import uniform_int8_params, warm_start_params
 from nas.search.context import Problem, SearchContext, build_context
 from nas.search.objective import make_objective
-from nas.search.record import TrialRecord
 from nas.search.ranking import ranking_notices
+from nas.search.record import TrialRecord
 from nas.search.storage import optuna_storage, redacted
 from nas.search.trial_owner import fail_dead_workers_trials
 from nas.search.workers import SEED_STRIDE, WorkerJob, spawn, wait_for

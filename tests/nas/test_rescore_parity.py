@@ -6,6 +6,7 @@ import optuna
 
 from latency_models.registry import cost_model
 from nas.analysis.rescore import _rescored_row
+from nas.search.record import METRICS_ATTR, ParityRecord, TrialRecord
 from search_spaces.graph import analyze
 from search_spaces.space import Candidate
 from search_spaces.spec import load_model_spec
@@ -14,12 +15,17 @@ from search_spaces.spec import load_model_spec
 def _trial(parity_passed: bool) -> optuna.trial.FrozenTrial:
     graph = analyze(load_model_spec("cnn"), (8, 8, 1), 10)
     candidate = Candidate.uniform(graph, weight_bits=8, activation_bits=8)
-    metrics = {"val_accuracy": 0.9, "stored_bytes": 1000.0, "parity": {"passed": parity_passed}}
-    if not parity_passed:
-        metrics["infeasible_reason"] = "the exported model diverges from its JAX model in LiteRT (...)"
+    record = TrialRecord(
+        figures={"val_accuracy": 0.9, "stored_bytes": 1000.0},
+        feasible=parity_passed,
+        finetuned=True,
+        seconds={},
+        parity=ParityRecord(passed=parity_passed, agreement={"xnnpack": 0.9}, accuracy={}, jax_accuracy=0.9),
+        infeasible_reason=None if parity_passed else "the exported model diverges from its JAX model in LiteRT",
+    )
     return optuna.trial.create_trial(
         values=[0.9, 1000.0],
-        user_attrs={"candidate": candidate.to_dict(), "metrics": metrics},
+        user_attrs={"candidate": candidate.to_dict(), METRICS_ATTR: record.to_attr()},
         state=optuna.trial.TrialState.COMPLETE,
     )
 
