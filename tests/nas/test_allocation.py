@@ -9,7 +9,7 @@ import pytest
 
 from nas.analysis.diagnostics import diagnose, moves_frame
 from nas.config import FinetuneConfig, SearchConfig, TrainConfig
-from nas.search.allocation import allocate, candidate_of, knobs, measure_sensitivity
+from nas.search.allocation import Knobs, allocate, candidate_of, knobs, measure_sensitivity
 from nas.search.context import build_context, resolve_problem
 from nas.search.objective import device_cost
 from search_spaces.space import parse_precision
@@ -73,7 +73,13 @@ def test_diagnostics_find_the_layer_that_does_not_matter(tmp_path_factory):
     params = {name: dict(layer) for name, layer in context.baseline.params.items()}
     params["b1_conv2"] = {"kernel": params["b1_conv2"]["kernel"] * 1e-4, "bias": params["b1_conv2"]["bias"] * 0}
     silenced = replace(context, baseline=replace(context.baseline, params=params))
-    moves = diagnose(silenced)
+    # Every channel group, and the silenced block's own knobs: what the assertions rank (the whole space would
+    # score about 250 single-knob moves; this, about 90).
+    every = knobs(silenced, include_sparsity=True)
+    ranked = {
+        k: v if k.endswith(".keep") or k.startswith("b1_") else (every.reference[k],) for k, v in every.options.items()
+    }
+    moves = diagnose(silenced, Knobs(options=ranked))
     floor = 1.0 / len(context.problem.dataset.y_val)
     branch = [m for m in moves if m.knob in ("b1_conv1.precision", "b1_conv2.precision", "b1_conv1.keep")]
     needed = [m for m in moves if m.knob in ("stem.keep", "b2_conv1.keep")]  # pruning channels that carry signal
