@@ -1,7 +1,8 @@
 """The whole test suite's wall time, run after run, with its slowest tests.
 
 Runs ``scripts/test.sh`` (lint, format check, mypy, pytest with ``--durations``) ``--runs`` times in a row in
-this checkout and records each run's seconds and failures, and the slowest tests of the last run. Nothing
+this checkout and records each run's seconds (the whole script, and pytest's own), its failures, and the slowest
+tests of the last run. Nothing
 else may run on the machine meanwhile (the suite's figures are this machine's, 2 shared cores).
 
 Usage: python benchmarks/test_suite.py [--runs 3] [--slowest 25]    Writes results/benchmarks/test_suite.json.
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "benchmarks" / "test_suite.json"
 DURATION = re.compile(r"^(\d+\.\d+)s (call|setup|teardown)\s+(\S+)$")
 SUMMARY = re.compile(r"(\d+) (passed|failed|errors?|skipped|deselected)")
+PYTEST_SECONDS = re.compile(r" in (\d+\.\d+)s")
 
 
 def one_run(slowest: int) -> dict:
@@ -42,8 +44,10 @@ def one_run(slowest: int) -> dict:
         if m
     ]
     failed = [line.split(" ", 1)[1].split(" - ")[0] for line in lines if line.startswith(("FAILED ", "ERROR "))]
+    found = [m for m in (PYTEST_SECONDS.search(line) for line in lines[-3:]) if m]
     return {
         "seconds": round(seconds, 1),
+        "pytest_seconds": float(found[-1].group(1)) if found else None,
         "exit_code": result.returncode,
         "failed_tests": failed,
         "failures": counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0),
@@ -70,6 +74,7 @@ def main() -> None:
             print(result_tail(runs[-1]), flush=True)
     summary = {
         "seconds": [r["seconds"] for r in runs],
+        "pytest_seconds": [r["pytest_seconds"] for r in runs],
         "runs": len(runs),
         "failures": [r["failures"] for r in runs],
         "failed_tests": [r["failed_tests"] for r in runs],

@@ -10,4 +10,6 @@ cd "$root"
 "$venv/bin/mypy"
 # Two test processes (pytest-xdist): on this 2-core machine 9.6 minutes against 17.3 in one process (the
 # suite's tests wait on subprocesses, compilers and storage as much as they compute). -n 0 runs them in one.
-"$venv/bin/python" -m pytest -n "${NAS_TEST_PROCESSES:-2}" "$@"
+# Work stealing: a process that runs out of tests takes the other's queued ones, so the slow end-to-end tests do
+# not leave one process idle at the end.
+"$venv/bin/python" -m pytest -n "${NAS_TEST_PROCESSES:-2}" --dist worksteal "$@"

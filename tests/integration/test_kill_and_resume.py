@@ -50,7 +50,18 @@ def _wait_for_a_running_third_trial(process: subprocess.Popen, database: Path, l
 def test_sigkill_mid_trial_then_the_same_command_resumes_cleanly(tmp_path):
     results = tmp_path / "results"
     command = [sys.executable, "-m", "nas.cli", "search", "--study", "kill", "--trials", "6"]
-    command += ["--results-dir", str(results), "--epochs", "3", "--steps", "150", "--no-progress"]
+    # A fixed rate: the rate sweep (12 fine-tunes at the study's steps) is not what this test is about.
+    command += [
+        "--results-dir",
+        str(results),
+        "--epochs",
+        "3",
+        "--steps",
+        "150",
+        "--finetune-lr",
+        "1e-3",
+        "--no-progress",
+    ]
     command += ["--objectives", "accuracy,stored_bytes"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = tmp_path / "first.log"

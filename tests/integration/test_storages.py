@@ -34,7 +34,7 @@ def postgres_url():
 
 def _search(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "nas.cli", "search", "--study", "shared", "--trials", str(TRIALS)]
-    command += ["--workers", "2", "--epochs", "3", "--steps", "60", "--no-progress"]
+    command += ["--workers", "2", "--epochs", "3", "--steps", "60", "--finetune-lr", "1e-3", "--no-progress"]
     command += ["--objectives", "accuracy,stored_bytes", "--results-dir", str(tmp_path / "results"), *extra]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
