@@ -30,6 +30,7 @@ from nas.config import SearchConfig
 from nas.deploy.study_export import export_trials
 from nas.provenance import run_provenance
 from nas.search.context import resolve_problem
+from nas.search.record import TrialRecord
 from nas.search.study import run_search
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,8 +44,9 @@ def search_and_measure(label: str, trials: int, results: Path) -> tuple[list[dic
     config = SearchConfig(objectives=OBJECTIVES[label])
     summary = run_search(resolve_problem(config), name=label, trials=trials, results_dir=results, show_progress=True)
     timed = [
-        (t.user_attrs["metrics"]["seconds"]["cost"], t.duration)
+        (stored.seconds["cost"], t.duration)
         for t in summary.study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        if (stored := TrialRecord.of(t)) is not None
     ]
     cost_share = sum(cost for cost, _ in timed) / sum(d.total_seconds() for _, d in timed if d is not None)
     front = front_frame(trials_frame(summary.study), config.objectives)

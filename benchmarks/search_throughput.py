@@ -44,6 +44,7 @@ from nas.paths import StudyPaths
 from nas.provenance import run_provenance
 from nas.search.context import SearchContext, build_context, resolve_problem
 from nas.search.objective import make_objective
+from nas.search.record import TrialRecord
 from nas.search.study import make_sampler, run_search
 from search_spaces.space import Candidate
 
@@ -69,7 +70,7 @@ def throughput_run(trials: int) -> dict[str, Any]:
         seconds = time.perf_counter() - start
     done = [t for t in summary.study.trials if t.state.name == "COMPLETE"]
     wall = [t.duration.total_seconds() for t in done if t.duration is not None]
-    phases = [t.user_attrs["metrics"]["seconds"] for t in done]
+    phases = [stored.seconds for t in done if (stored := TrialRecord.of(t)) is not None]
     compiled = [p["finetune"] + p["calibrate"] for p in phases]
     return {
         "search_minutes": round(seconds / 60, 3),

@@ -102,3 +102,18 @@ def test_no_module_imports_itself_through_others():
 
     for name in sorted(graph):
         assert cycle_from(name) is None, " -> ".join(cycle_from(name) or [])
+
+
+def test_only_the_trial_record_reads_what_a_trial_stored():
+    """A trial's stored figures are read through ``nas.search.record.TrialRecord``: no other module of the
+    packages or the benchmarks indexes the ``metrics`` user attribute by key, so a new field is one change in
+    one module."""
+    record = ROOT / "nas" / "search" / "record.py"
+    keyed = ('user_attrs["metrics"]', 'user_attrs.get("metrics"')
+    readers = [
+        path
+        for folder in (*ALLOWED, "benchmarks")
+        for path in (ROOT / folder).rglob("*.py")
+        if path != record and any(key in path.read_text() for key in keyed)
+    ]
+    assert not readers, readers
