@@ -10,6 +10,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from nas.analysis.quality import MAX_DROP_POINTS
 from nas.checkpoint import atomic_write_bytes
 from nas.errors import ConfigError
 from nas.objectives import OBJECTIVE_TERMS, directions
@@ -82,8 +83,13 @@ def front_frame(trials: pd.DataFrame, objectives: Sequence[str]) -> pd.DataFrame
 KNEE_TOLERANCE = 0.01  # a degenerate front's knee may give up at most 1 accuracy point to the most accurate member
 
 
-def knee_point(front: pd.DataFrame, objectives: Sequence[str]) -> int:
+def knee_point(front: pd.DataFrame, objectives: Sequence[str], *, baseline_accuracy: float | None = None) -> int:
     """Trial number of the front's knee: the member farthest beyond the plane through the front's extremes.
+
+    With ``baseline_accuracy`` (the uncompressed model's, on the split the front was scored on), the knee is
+    taken among the members at most ``MAX_DROP_POINTS`` below it, where there are any: the geometric knee of a
+    front that reaches far down can be a model the export then warns about (the quickstart's knee gave up 10.9
+    points for a fifth of the latency), and a default should never be one.
 
     Each objective is scaled to [0, 1] over the front with 1 the best; the extremes are the members best in
     each objective, and the knee is the member that lies farthest beyond the hyperplane through them towards
@@ -95,6 +101,9 @@ def knee_point(front: pd.DataFrame, objectives: Sequence[str]) -> int:
     """
     if front.empty:
         raise ConfigError("the study has no feasible trial on its front yet; run more trials")
+    if baseline_accuracy is not None:
+        usable = front[front[objectives[0]] >= baseline_accuracy - MAX_DROP_POINTS / 100]
+        front = usable if not usable.empty else front
     beyond = _beyond_extremes(front, objectives)
     if float(np.max(beyond)) <= 1e-9:
         return _tolerant_cheapest(front, objectives)

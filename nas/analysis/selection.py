@@ -61,13 +61,15 @@ class Shortfall:
     reason: str
 
 
-def select_point(front: pd.DataFrame, level: ServiceLevel, objectives: Sequence[str]) -> Choice | Shortfall:
+def select_point(
+    front: pd.DataFrame, level: ServiceLevel, objectives: Sequence[str], *, baseline_accuracy: float | None = None
+) -> Choice | Shortfall:
     """The most accurate member of ``front`` meeting ``level`` (the cheapest first cost term among equals), the
-    knee when ``level`` is empty, or the shortfall."""
+    knee when ``level`` is empty (among members near ``baseline_accuracy``, ``knee_point``), or the shortfall."""
     if front.empty:
         return Shortfall(binding={}, closest=None, reason="the study has no feasible front point yet")
     if level.empty:
-        number = knee_point(front, objectives)
+        number = knee_point(front, objectives, baseline_accuracy=baseline_accuracy)
         return Choice(number=number, reason=f"no service level given: trial {number} is the knee of the front")
     misses = [level.misses(row) for _, row in front.iterrows()]
     qualifying = front[[not m for m in misses]]

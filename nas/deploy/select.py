@@ -69,7 +69,8 @@ def select_and_accept(
     saved = SavedStudy.open(name, results_dir, storage)
     study, config = saved.study, saved.config
     front, target = device_front(study, device, kernel_set)
-    result = select_point(front, level, config.objectives)
+    baseline = study.user_attrs.get("baseline", {}).get("val_accuracy")
+    result = select_point(front, level, config.objectives, baseline_accuracy=baseline)
     if isinstance(result, Shortfall):
         return result
     (record,) = export_trials(name, [result.number], results_dir=results_dir, storage=storage)

@@ -57,7 +57,8 @@ def export_trials(
     study, config, paths = saved.study, saved.config, saved.paths
     front = front_frame(trials_frame(study), config.objectives)
     if knee:
-        numbers = [knee_point(front, config.objectives)]
+        baseline = study.user_attrs.get("baseline", {}).get("val_accuracy")
+        numbers = [knee_point(front, config.objectives, baseline_accuracy=baseline)]
     elif numbers is None:
         numbers = [int(n) for n in front["number"]]
     _check_trials(study, numbers, paths)

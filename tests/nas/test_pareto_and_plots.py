@@ -87,3 +87,20 @@ def test_a_one_point_front_and_a_collinear_front_have_knees():
     assert knee_point(single, ("accuracy", "stored_bytes")) == 5
     line = pd.DataFrame({"number": [1, 2, 3], "accuracy": [0.50, 0.70, 0.90], "stored_bytes": [1000.0, 2000.0, 3000.0]})
     assert knee_point(line, ("accuracy", "stored_bytes")) == 3  # no member gives up less than a point
+
+
+def test_the_knee_is_taken_among_members_the_export_would_not_warn_about():
+    """The quickstart's case: a front reaching far down has its geometric knee 11 points below the baseline."""
+    front = pd.DataFrame(
+        {
+            "number": [1, 2, 3, 4, 5],
+            "accuracy": [0.30, 0.86, 0.93, 0.955, 0.965],
+            "latency_ms": [1.0, 1.7, 2.0, 2.1, 2.3],
+        }
+    )
+    objectives = ("accuracy", "latency_ms")
+    assert knee_point(front, objectives) == 2  # geometry alone: 10.9 points below a 0.97 baseline
+    assert knee_point(front, objectives, baseline_accuracy=0.97) == 4  # the knee of members within 5 points
+    # No member within 5 points (all of this front is far below): the whole front's knee, which the export warns of.
+    far = front.assign(accuracy=front["accuracy"] - 0.2)
+    assert knee_point(far, objectives, baseline_accuracy=0.97) == knee_point(far, objectives)
