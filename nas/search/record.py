@@ -72,11 +72,6 @@ class TrialRecord:
     infeasible_reason: str | None = None
 
     @property
-    def val_accuracy(self) -> float:
-        """The trial's validation accuracy (the search's accuracy objective)."""
-        return self.figures["val_accuracy"]
-
-    @property
     def diverged(self) -> bool:
         """Whether its export diverged from its JAX model in LiteRT (infeasible on every device)."""
         return self.parity is not None and not self.parity.passed
@@ -129,7 +124,7 @@ class TrialRecord:
             device=raw.get("device"),
             provenance=dict(raw.get("provenance", {})),
             latency_us=dict(raw.get("latency_us", {})),
-            parity=None if not parity else ParityRecord(**parity),
+            parity=None if not parity else _parity(parity, where),
             infeasible_reason=raw.get("infeasible_reason"),
         )
 
@@ -138,3 +133,16 @@ class TrialRecord:
         """The trial's record, or None when it recorded none (running, failed before scoring, or pruned)."""
         raw = trial.user_attrs.get(METRICS_ATTR)
         return None if raw is None else cls.from_attr(raw, trial_number=trial.number)
+
+
+def _parity(raw: Any, where: str) -> ParityRecord:
+    """The parity part of a record; one that is not one is refused naming the trial."""
+    if not isinstance(raw, dict) or "passed" not in raw:
+        raise ConfigError(f"{where} has a parity entry without 'passed'; run the trial again")
+    return ParityRecord(
+        passed=bool(raw["passed"]),
+        agreement=dict(raw.get("agreement", {})),
+        accuracy=dict(raw.get("accuracy", {})),
+        jax_accuracy=float(raw.get("jax_accuracy", float("nan"))),
+        export_error=str(raw.get("export_error", "")),
+    )
