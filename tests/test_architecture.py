@@ -117,3 +117,24 @@ def test_only_the_trial_record_reads_what_a_trial_stored():
         if path != record and any(key in path.read_text() for key in keyed)
     ]
     assert not readers, readers
+
+
+def test_every_compression_technique_is_registered_from_its_own_module():
+    """One technique per module in ``search_spaces/techniques/``, each registered: a new technique is one
+    new module (plus its registry entry), never a branch in a shared one."""
+    from search_spaces.techniques import TECHNIQUES
+    from search_spaces.techniques.base import Technique
+
+    folder = ROOT / "search_spaces" / "techniques"
+    modules = {path.stem for path in folder.glob("*.py")} - {"__init__", "base"}
+    registered = {type(technique).__module__.rsplit(".", 1)[-1] for technique in TECHNIQUES}
+    assert registered == modules, "every technique module registers one technique, and nothing else registers"
+    assert len(registered) == len(TECHNIQUES), "one technique per module"
+    for path in folder.glob("*.py"):
+        classes = [
+            node.name
+            for node in ast.parse(path.read_text()).body
+            if isinstance(node, ast.ClassDef) and any(getattr(b, "id", "") == "Technique" for b in node.bases)
+        ]
+        assert len(classes) == (0 if path.stem in ("__init__", "base") else 1), path
+    assert all(isinstance(technique, Technique) for technique in TECHNIQUES)

@@ -23,8 +23,10 @@ from nas.analysis.plots import save_figure
 from nas.search.allocation import Knobs, candidate_of, knobs, measure_sensitivity
 from nas.search.context import SearchContext
 from nas.search.objective import device_cost
+from search_spaces.techniques import TECHNIQUES
 
 LABELLED = 8  # the best-ranked moves named on the plot
+MARKERS = "os^Dv<>p"  # one per registered technique, in registry order
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,7 +45,7 @@ class Move:
 
 def diagnose(ctx: SearchContext, knobs_: Knobs | None = None) -> list[Move]:
     """Every single-knob move of ``ctx``'s space, ranked by latency saved per accuracy lost."""
-    knobs_ = knobs_ or knobs(ctx, include_sparsity=True)
+    knobs_ = knobs_ or knobs(ctx, every_technique=True)
     sensitivity = measure_sensitivity(ctx, knobs_)
     reference = knobs_.reference
     base = device_cost(ctx, candidate_of(ctx, reference))
@@ -84,10 +86,11 @@ def draw_moves(moves: list[Move], path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     frame = moves_frame(moves)
     kinds = frame["knob"].str.rsplit(".", n=1).str[-1]
-    for kind, marker in (("precision", "o"), ("keep", "s"), ("sparsity", "^")):
-        chosen = frame[kinds == kind]
+    for technique, marker in zip(TECHNIQUES, MARKERS, strict=False):
+        chosen = frame[kinds == technique.param_suffix]
         if not chosen.empty:
-            ax.scatter(100 * chosen["latency_saved_share"], 100 * chosen["accuracy_drop"], marker=marker, label=kind)
+            x, y = 100 * chosen["latency_saved_share"], 100 * chosen["accuracy_drop"]
+            ax.scatter(x, y, marker=marker, label=technique.param_suffix)
     for move in moves[:LABELLED]:
         ax.annotate(
             f"{move.knob}={move.value}",

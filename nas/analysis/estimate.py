@@ -24,7 +24,8 @@ from nas.errors import ConfigError
 from nas.search.saved import SavedStudy
 from nas.training.data import load_dataset
 from search_spaces.graph import ModelGraph, analyze
-from search_spaces.space import Candidate, parse_precision
+from search_spaces.space import Candidate
+from search_spaces.techniques.precision import parse_precision
 
 
 @dataclass(frozen=True, kw_only=True)

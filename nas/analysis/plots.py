@@ -16,8 +16,9 @@ import pandas as pd
 from nas.analysis.pareto import pareto_mask
 from nas.checkpoint import atomic_write_bytes
 from nas.objectives import ACCURACY, directions, term
+from search_spaces.techniques import policy_fields, technique_of_field
 
-LAYER_FIELDS = ("weight_bits", "activation_bits", "sparsity", "channel_keep")
+LAYER_FIELDS = policy_fields()  # one heat map per field a registered technique sets
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,14 +167,15 @@ def _pareto_axes(ax: plt.Axes, data: ParetoPlotData) -> None:
 
 
 def draw_layer_view(data: LayerViewData, path: Path, title: str) -> None:
-    """Four heat maps (weight bits, activation bits, sparsity, channel keep): front members x layers."""
+    """One heat map per technique field (weight bits, activation bits, sparsity, channel keep): front members x
+    layers."""
     fig, axes = plt.subplots(
-        1, 4, figsize=(4 + 1.2 * len(data.layers) * 2, 1.5 + 0.35 * len(data.members)), squeeze=False
+        1, len(LAYER_FIELDS), figsize=(4 + 1.2 * len(data.layers) * 2, 1.5 + 0.35 * len(data.members)), squeeze=False
     )
     for ax, field in zip(axes[0], LAYER_FIELDS, strict=True):
         matrix = data.values[field]
         # Darker = more compressed in every panel (fewer bits, more sparsity, fewer channels kept).
-        cmap = "viridis" if field in ("weight_bits", "activation_bits", "channel_keep") else "viridis_r"
+        cmap = "viridis_r" if technique_of_field(field).larger_compresses else "viridis"
         image = ax.imshow(matrix, aspect="auto", cmap=cmap)
         low, high = image.get_clim()
         for (i, j), value in np.ndenumerate(matrix):

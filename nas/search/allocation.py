@@ -27,7 +27,8 @@ from nas.search.objective import (
     evaluate_candidate,
     metrics_before_training,
 )
-from search_spaces.space import Candidate, parse_precision, precision_label, suggest_candidate
+from search_spaces.space import Candidate, space_knobs, suggest_candidate
+from search_spaces.techniques import technique_of_param
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,39 +39,23 @@ class Knobs:
 
     @property
     def reference(self) -> dict[str, Any]:
-        """The most accurate setting: widest precisions, every channel kept."""
-        return {name: _reference_value(name, values) for name, values in self.options.items()}
+        """The most accurate setting: each technique's most accurate value (widest precisions, every channel
+        kept, no sparsity)."""
+        return {name: technique_of_param(name).reference(values) for name, values in self.options.items()}
 
 
-def knobs(ctx: SearchContext, *, include_sparsity: bool = False) -> Knobs:
-    """Every layer's precision and every channel group's keep ratio the study's space offers (and every
-    unstructured sparsity step with ``include_sparsity``, where the space searches it)."""
+def knobs(ctx: SearchContext, *, every_technique: bool = False) -> Knobs:
+    """Every knob the study's space offers with more than one value, from the registered techniques. A
+    technique no device saves latency by (unstructured sparsity) stays at its reference value unless
+    ``every_technique``."""
     graph, space = ctx.graph, ctx.problem.space
     options: dict[str, tuple[Any, ...]] = {}
-    for group in sorted(graph.prunable_groups):
-        leader = graph.layer(graph.group_leaders[group])  # type: ignore[arg-type]
-        values = space.choices_for(leader).channel_keep.values()
+    for layer, technique in space_knobs(graph):
+        values = technique.values(space.choices_for(layer))
         if len(values) > 1:
-            options[f"{leader.name}.keep"] = tuple(values)
-    for layer in graph.compressible:
-        precisions = space.choices_for(layer).precisions
-        if len(precisions) > 1:
-            options[f"{layer.name}.precision"] = tuple(precision_label(w, a) for w, a in precisions)
-        sparsity = space.choices_for(layer).sparsity.values()
-        if len(sparsity) > 1:  # an allocation keeps it off by default: no device saves latency by it
-            options[f"{layer.name}.sparsity"] = tuple(sparsity) if include_sparsity else (min(sparsity),)
+            moved = every_technique or technique.allocated_by_default
+            options[technique.param_name(layer)] = tuple(values) if moved else (technique.reference(values),)
     return Knobs(options=options)
-
-
-def _widest(values: tuple[Any, ...]) -> Any:
-    if isinstance(values[0], str):
-        return max(values, key=lambda label: parse_precision(label))
-    return max(values)
-
-
-def _reference_value(name: str, values: tuple[Any, ...]) -> Any:
-    """The most accurate value of a knob: the widest precision, every channel kept, no sparsity."""
-    return min(values) if name.endswith(".sparsity") else _widest(values)
 
 
 def candidate_of(ctx: SearchContext, params: dict[str, Any]) -> Candidate:

@@ -34,6 +34,7 @@ from nas.training.evaluate import Accuracy, evaluate, worst_class_drop
 from nas.training.finetune import finetune
 from nas.training.robustness import degraded_sets, robust_accuracy
 from search_spaces.space import Candidate, suggest_candidate
+from search_spaces.techniques import TECHNIQUES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -280,10 +281,8 @@ def trial_summary(result: CandidateResult, feasible: bool) -> str:
         parts.append(f"{cost.latency_ms.value * 1000:.3g} us ({cost.latency_ms.label}) on {cost.device}")
         parts.append(f"RAM {cost.ram_bytes.value / 1000:.1f} KB")
     layers = [
-        f"{name} w{p.weight_bits}a{p.activation_bits}"
-        + (f" keep {p.channel_keep:g}" if p.channel_keep < 1 else "")
-        + (f" sparse {p.sparsity:g}" if p.sparsity > 0 else "")
-        for name, p in result.candidate.policies
+        " ".join([name, *(text for technique in TECHNIQUES if (text := technique.describe(policy)))])
+        for name, policy in result.candidate.policies
     ]
     return "; ".join([*parts, "infeasible" if not feasible else "feasible", ", ".join(layers)])
 

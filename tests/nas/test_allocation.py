@@ -12,7 +12,7 @@ from nas.config import FinetuneConfig, SearchConfig, TrainConfig
 from nas.search.allocation import Knobs, allocate, candidate_of, knobs, measure_sensitivity
 from nas.search.context import build_context, resolve_problem
 from nas.search.objective import device_cost
-from search_spaces.space import parse_precision
+from search_spaces.techniques.precision import parse_precision
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,7 @@ def test_diagnostics_find_the_layer_that_does_not_matter(tmp_path_factory):
     silenced = replace(context, baseline=replace(context.baseline, params=params))
     # Every channel group, and the silenced block's own knobs: what the assertions rank (the whole space would
     # score about 250 single-knob moves; this, about 90).
-    every = knobs(silenced, include_sparsity=True)
+    every = knobs(silenced, every_technique=True)
     ranked = {
         k: v if k.endswith(".keep") or k.startswith("b1_") else (every.reference[k],) for k, v in every.options.items()
     }

@@ -1,0 +1,105 @@
+"""What a compression technique is to the search: a knob family with its JSON keys, its choices per layer and
+its Optuna parameters.
+
+A technique owns, for its share of a ``LayerPolicy`` (``policy_fields``):
+- its keys in a search-space JSON and in a rule (``space_keys``), parsed and checked by ``parse``;
+- what one layer may take once rules and the device are applied (``layer_choices``, the technique's fields
+  of ``LayerChoices``);
+- its knobs: one Optuna parameter per layer, or per prunable channel group (``scope``), named
+  ``<layer>.<param_suffix>``, with ``suggest`` and its inverse ``param_value``, and the layers a knob's value
+  applies to (``targets``);
+- which value is the most accurate (``reference``), which the uncompressed one (``uncompressed``), and how
+  it reads in a trial's one-line summary (``describe``).
+Everything that iterates knobs (the space's suggest/params round trip, the allocation, ``nas analyze``, the
+layer plots) goes through the registry (``search_spaces.techniques``); ``tests/search_spaces/
+test_techniques.py`` holds the contract every registered technique passes.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, Protocol
+
+from search_spaces.graph import LayerSpec, ModelGraph
+from search_spaces.grid import Grid
+from search_spaces.policy import LayerChoices, LayerPolicy
+
+
+class TrialLike(Protocol):
+    """The part of ``optuna.Trial`` (and ``FixedTrial``) that the space uses."""
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None) -> float: ...
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any: ...
+
+
+class Technique(abc.ABC):
+    """One compression technique as the search space sees it (see the module docstring)."""
+
+    name: ClassVar[str]
+    space_keys: ClassVar[tuple[str, ...]]
+    policy_fields: ClassVar[tuple[str, ...]]
+    param_suffix: ClassVar[str]
+    scope: ClassVar[Literal["layer", "group"]] = "layer"
+    # Whether a larger value of its fields means more compression (sparsity), or less (bits, channels kept).
+    larger_compresses: ClassVar[bool] = False
+    # Whether an allocation under a budget moves it by default: off where no device saves latency by it.
+    allocated_by_default: ClassVar[bool] = True
+    uncompressed: ClassVar[Mapping[str, Any]]
+
+    @abc.abstractmethod
+    def parse(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """This technique's settings among ``raw`` (a space's or a rule's JSON), checked, by field name."""
+
+    @abc.abstractmethod
+    def layer_choices(
+        self, settings: Mapping[str, Any], layer: LayerSpec, device_precisions: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """This technique's fields of ``LayerChoices`` for ``layer``, from the knob ``settings`` that apply to it
+        (its rule's where set, else the space's) and the precisions the target device runs per runtime op."""
+
+    @abc.abstractmethod
+    def values(self, choices: LayerChoices) -> tuple[Any, ...]:
+        """The parameter values a layer's choices allow, as Optuna stores them."""
+
+    @abc.abstractmethod
+    def policy_values(self, value: Any) -> dict[str, Any]:
+        """The ``LayerPolicy`` fields a parameter value sets."""
+
+    @abc.abstractmethod
+    def param_value(self, policy: LayerPolicy) -> Any:
+        """Inverse of ``policy_values``: the parameter value of ``policy``."""
+
+    @abc.abstractmethod
+    def suggest(self, trial: TrialLike, name: str, choices: LayerChoices) -> Any:
+        """Asks ``trial`` for parameter ``name`` among the values ``choices`` allow (more than one)."""
+
+    @abc.abstractmethod
+    def reference(self, values: tuple[Any, ...]) -> Any:
+        """The most accurate of ``values``."""
+
+    @abc.abstractmethod
+    def describe(self, policy: LayerPolicy) -> str:
+        """How ``policy``'s setting reads in a trial summary ("" where it need not be said, e.g. uncompressed)."""
+
+    def knob_layers(self, graph: ModelGraph) -> list[LayerSpec]:
+        """The layers that carry one knob each: every compressible layer, or each channel group's leader."""
+        if self.scope == "layer":
+            return list(graph.compressible)
+        return [graph.layer(graph.group_leaders[group]) for group in sorted(graph.prunable_groups)]  # type: ignore[arg-type]
+
+    def targets(self, graph: ModelGraph, layer: LayerSpec) -> list[str]:
+        """The layers the value of ``layer``'s knob applies to."""
+        if self.scope == "layer":
+            return [layer.name]
+        return [other.name for other in graph.compressible if other.out_group == layer.out_group]
+
+    def param_name(self, layer: LayerSpec) -> str:
+        """The Optuna parameter of ``layer``'s knob."""
+        return f"{layer.name}.{self.param_suffix}"
+
+
+def suggest_on_grid(trial: TrialLike, name: str, grid: Grid) -> float:
+    """Asks ``trial`` for a value of ``grid`` (rounded to the grid's 6 decimals)."""
+    return round(trial.suggest_float(name, grid.low, grid.high, step=grid.step), 6)
