@@ -177,6 +177,7 @@ def search_config(
     sampler: str = "tpe",
     seed: int = 0,
     epochs: int | None = None,
+    train_lr: float | None = None,
     finetune_steps: int | None = None,
     finetune_lr: float | None = None,
     verify_trials: bool = True,
@@ -185,7 +186,8 @@ def search_config(
 
     ``model`` is a family name, a spec file or a stored user model's spec path (``model_reference``); ``space``
     a search-space JSON file or its dict; ``budgets`` limits in each term's raw unit (the device's RAM and flash
-    become budgets when it has them); ``epochs`` the baseline's training epochs (default: ``TrainConfig``'s).
+    become budgets when it has them); ``epochs`` and ``train_lr`` the baseline's training epochs and rate
+    (default: ``TrainConfig``'s; the rate then is the one the family's spec declares, else 3e-3).
     """
     if isinstance(space, (str, Path)):
         space = load_space_file(space)
@@ -203,7 +205,7 @@ def search_config(
         channel_norm=channel_norm,
         sampler=sampler,
         seed=seed,
-        train=TrainConfig(seed=seed, **({} if epochs is None else {"epochs": epochs})),
+        train=TrainConfig(seed=seed, learning_rate=train_lr, **({} if epochs is None else {"epochs": epochs})),
         finetune=finetune_config(finetune_steps, finetune_lr),
         verify_trials=verify_trials,
     )

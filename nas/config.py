@@ -3,27 +3,46 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
 from nas.objectives import ACCURACY, DEVICE_TERMS, SIZE_TERMS, SPARSITY_TERMS, cost_terms, term
 
+# Adam's rate for training a baseline from scratch; depthwise-separable families declare a higher one in their
+# spec (measured per family: benchmarks/baseline_rates.py).
+DEFAULT_TRAIN_LEARNING_RATE = 3e-3
+
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    """Baseline training hyper-parameters."""
+    """Baseline training hyper-parameters.
+
+    ``learning_rate=None`` takes the rate the model spec declares (``train_learning_rate``), else
+    ``DEFAULT_TRAIN_LEARNING_RATE``: see ``resolved``.
+    """
 
     epochs: int = 60
     batch_size: int = 64
-    learning_rate: float = 3e-3
+    learning_rate: float | None = None
     weight_decay: float = 1e-4
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+        if self.epochs < 1 or self.batch_size < 1 or not (self.learning_rate is None or self.learning_rate > 0):
             raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
+
+    def rate(self, declared_rate: float | None) -> float:
+        """The rate to train at: the one given, else the spec's ``declared_rate``, else the default."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return declared_rate or DEFAULT_TRAIN_LEARNING_RATE
+
+    def resolved(self, declared_rate: float | None) -> TrainConfig:
+        """This config with its rate fixed (``rate``). The resolved form is what a study stores and a baseline's
+        cache key hashes, so a family whose spec declares no rate keeps the identity it had before."""
+        return replace(self, learning_rate=self.rate(declared_rate))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -83,6 +83,9 @@ class ModelSpec:
     # A strided conv whose output would be narrower than this many pixels keeps stride 1 along that axis, so a
     # family designed for large inputs (MobileNet downsamples 32x) keeps a feature map on small ones (8x8).
     min_feature_size: int = 1
+    # Adam's rate for training this family from scratch, when it trains best away from the trainer's default
+    # (None: the default). Part of the family as the reference recipe is; a given rate overrides it.
+    train_learning_rate: float | None = None
     classifier: bool = True  # False only for profiling micro-models (one op to time), which may end anywhere
 
     def __post_init__(self) -> None:
@@ -106,6 +109,9 @@ class ModelSpec:
             raise SpecError(f"model {self.name!r}: min_feature_size must be a positive integer")
         if self.min_feature_size < 1:
             raise SpecError(f"model {self.name!r}: min_feature_size must be a positive integer")
+        rate = self.train_learning_rate
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1):
+            raise SpecError(f"model {self.name!r}: train_learning_rate must be a number in (0, 1], got {rate!r}")
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys): the identity of the spec for caching and provenance."""
@@ -162,6 +168,7 @@ def spec_from_dict(raw: dict[str, Any]) -> ModelSpec:
         rules=tuple(raw.get("rules", ())),
         width_multiplier=width,
         min_feature_size=raw.get("min_feature_size", 1),
+        train_learning_rate=raw.get("train_learning_rate"),
         classifier=bool(raw.get("classifier", True)),
     )
 
@@ -249,6 +256,8 @@ def _spec_to_dict(spec: ModelSpec) -> dict[str, Any]:
     identity: dict[str, Any] = {"name": spec.name, "nodes": nodes, "rules": list(spec.rules)}
     if spec.min_feature_size != 1:  # absent when unused, so the identity of every other spec is unchanged
         identity["min_feature_size"] = spec.min_feature_size
+    if spec.train_learning_rate is not None:
+        identity["train_learning_rate"] = spec.train_learning_rate
     return identity
 
 

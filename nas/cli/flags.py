@@ -116,6 +116,12 @@ def problem_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed for training and sampling")
     parser.add_argument("--epochs", type=positive_int, default=60, help="baseline training epochs (default: 60)")
+    parser.add_argument(
+        "--train-lr",
+        type=positive_float,
+        default=None,
+        help="baseline training learning rate (default: the family's declared rate, else 3e-3)",
+    )
     results_dir_flag(parser)
 
 
@@ -172,6 +178,7 @@ def search_config(args: argparse.Namespace):
         sampler=getattr(args, "sampler", None) or DEFAULT_SAMPLER,
         seed=args.seed,
         epochs=args.epochs,
+        train_lr=getattr(args, "train_lr", None),
         finetune_steps=getattr(args, "steps", None),
         finetune_lr=getattr(args, "finetune_lr", None),
         verify_trials=getattr(args, "verify_trials", True),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,8 @@ class SearchContext(ModelContext):
 def resolve_problem(config: SearchConfig, *, data_dir: Path | None = None) -> Problem:
     """Loads and checks spec, space and data; raises a user error before anything is written."""
     spec = load_spec(config.model, width_multiplier=config.width_multiplier)
+    # The study stores the rate its baseline trains at, so resuming under another rate is refused.
+    config = replace(config, train=config.train.resolved(spec.train_learning_rate))
     dataset = load_dataset(config.dataset, data_dir=data_dir)
     graph = analyze(spec, dataset.input_shape, dataset.num_classes)
     device = load_device(config.device)
@@ -146,9 +148,14 @@ def build_model_context(problem: Problem) -> ModelContext:
 
 
 def build_context(
-    problem: Problem, *, results_dir: Path, progress: Callable[[int, int], None] | None = None
+    problem: Problem,
+    *,
+    results_dir: Path,
+    progress: Callable[[int, int], None] | None = None,
+    finetune_rate: RateChoice | None = None,
 ) -> SearchContext:
-    """Trains (or loads) the baseline and compiles the fine-tuning functions."""
+    """Trains (or loads) the baseline and compiles the fine-tuning functions; ``finetune_rate`` (a resumed
+    study's own) is used as it is, else the rate is the config's or the sweep's."""
     baseline = train_baseline(
         problem.graph,
         problem.dataset,
@@ -163,7 +170,7 @@ def build_context(
     dataset = problem.dataset
     per_class = evaluate(trainer, params, identity, dataset.x_val, dataset.y_val).per_class
     x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
-    rate = chosen_learning_rate(
+    rate = finetune_rate or chosen_learning_rate(
         trainer,
         problem.graph,
         params,

@@ -29,6 +29,7 @@ from nas.search.record import TrialRecord
 from nas.search.storage import optuna_storage, redacted
 from nas.search.trial_owner import fail_dead_workers_trials
 from nas.search.workers import SEED_STRIDE, WorkerJob, spawn, wait_for
+from nas.training.learning_rate import RateChoice
 from search_spaces.space import Candidate
 
 CONFIG_ATTR = "search_config"
@@ -140,7 +141,12 @@ def run_search(
                 "use a new --study name or the original settings"
             )
         _check_same_content(existing, problem)
-    context = build_context(problem, results_dir=results_dir, progress=epoch_progress() if show_progress else None)
+    context = build_context(
+        problem,
+        results_dir=results_dir,
+        progress=epoch_progress() if show_progress else None,
+        finetune_rate=None if existing is None else recorded_rate(existing),
+    )
     for notice in [context.finetune_rate.describe(), *search_notices(context)]:
         print(f"note: {notice}", file=sys.stderr)
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -295,6 +301,16 @@ def _check_same_content(study: optuna.Study, problem: Problem) -> None:
 def search_notices(context: SearchContext) -> list[str]:
     """What the user should know before the trials start: whether the validation split can rank them."""
     return ranking_notices(context.baseline.val_accuracy, len(context.problem.dataset.y_val))
+
+
+def recorded_rate(study: optuna.Study) -> RateChoice | None:
+    """The fine-tuning rate a study's trials ran at (None before its first run): a resumed study keeps it, even
+    where a newer sweep rule would choose another, so all its trials are fine-tuned alike."""
+    recorded = study.user_attrs.get("baseline", {}).get("finetune_learning_rate")
+    try:
+        return None if recorded is None else RateChoice(**recorded)
+    except TypeError:  # written by another version with other fields: the sweep chooses again
+        return None
 
 
 def _record_baseline(study: optuna.Study, context: SearchContext) -> None:

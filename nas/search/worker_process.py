@@ -17,7 +17,7 @@ from nas.errors import TrialFailed
 from nas.paths import StudyPaths
 from nas.search.context import build_context, resolve_problem
 from nas.search.objective import make_objective
-from nas.search.study import open_study
+from nas.search.study import open_study, recorded_rate
 from nas.search.workers import WorkerJob
 
 
@@ -26,8 +26,9 @@ def work(job: WorkerJob) -> None:
     config = SearchConfig.from_json(job.config)
     problem = resolve_problem(config, data_dir=Path(job.data_dir) if job.data_dir else None)
     results_dir = Path(job.results_dir)
-    context = build_context(problem, results_dir=results_dir)  # the baseline is cached by now
     study = open_study(config, job.name, job.storage, seed_offset=job.seed_offset)
+    # The baseline is cached by now, and the study records the rate the main process chose.
+    context = build_context(problem, results_dir=results_dir, finetune_rate=recorded_rate(study))
     with searching():
         study.optimize(
             make_objective(context, StudyPaths(results_dir, job.name)),

@@ -48,7 +48,9 @@ class Baseline:
 
 def baseline_key(graph: ModelGraph, dataset: Dataset, config: TrainConfig, weights: str | None = None) -> str:
     """Content hash identifying a baseline: spec, data arrays, and the training settings or the given weights."""
-    source: Any = asdict(config) if weights is None else _file_digest(Path(weights))
+    source: Any = (
+        asdict(config.resolved(graph.spec.train_learning_rate)) if weights is None else _file_digest(Path(weights))
+    )
     identity = json.dumps(
         {"spec": graph.spec.to_json(), "data": dataset.fingerprint(), "train": source}, sort_keys=True
     )
@@ -119,6 +121,7 @@ def _build_baseline(
 ) -> Baseline:
     """Trains (or loads the given weights), evaluates and caches the baseline (the caller holds the lock)."""
     start = time.perf_counter()
+    config = config.resolved(graph.spec.train_learning_rate)
     params = (
         fold_batchnorm(graph, _fit(graph, dataset, config, progress)) if weights is None else load_tree(Path(weights))
     )
@@ -145,7 +148,7 @@ def _fit(graph: ModelGraph, dataset: Dataset, config: TrainConfig, progress) -> 
     variables = init_variables(graph, config.seed)
     steps_per_epoch = max(1, len(dataset.x_train) // config.batch_size)
     total = steps_per_epoch * config.epochs
-    schedule = optax.cosine_decay_schedule(config.learning_rate, total)
+    schedule = optax.cosine_decay_schedule(config.rate(graph.spec.train_learning_rate), total)
     optimizer = optax.adamw(schedule, weight_decay=config.weight_decay)
     opt_state = optimizer.init(variables["params"])
 

@@ -31,9 +31,15 @@ def test_search_resume_pareto_and_plot_end_to_end(tmp_path, capsys):
     assert (study_dir / "study.db").exists()
     assert sorted(p.name for p in (study_dir / "trials").iterdir()) == [f"trial-{i}.npz" for i in range(4)]
 
-    # Resuming runs only the missing trials, with the same configuration.
-    code, out, _ = _run(capsys, "search", "--study", "e2e", "--trials", "6", "--results-dir", str(results), *QUICK)
+    # Resuming runs only the missing trials, with the same configuration, at the fine-tuning rate the study's
+    # trials ran at (here made distinctive), whatever the sweep would choose now.
+    study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{study_dir / 'study.db'}")
+    recorded = study.user_attrs["baseline"]
+    recorded["finetune_learning_rate"] |= {"learning_rate": 0.00123}
+    study.set_user_attr("baseline", recorded)
+    code, out, err = _run(capsys, "search", "--study", "e2e", "--trials", "6", "--results-dir", str(results), *QUICK)
     assert code == 0 and "2 trials run, 4 resumed" in out
+    assert "fine-tuning learning rate 0.00123" in err
     study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{study_dir / 'study.db'}")
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(complete) == 6

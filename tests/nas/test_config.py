@@ -1,7 +1,9 @@
 import pytest
 
-from nas.config import FinetuneConfig, SearchConfig
+from nas.config import DEFAULT_TRAIN_LEARNING_RATE, FinetuneConfig, SearchConfig, TrainConfig
 from nas.errors import ConfigError
+from nas.search.context import resolve_problem
+from search_spaces.spec import load_model_spec
 
 
 def test_config_round_trips_through_json_and_reports_differences():
@@ -41,3 +43,23 @@ def test_a_study_created_with_the_old_size_budget_field_keeps_its_budget():
         .replace('"budgets": {}', '"max_size_kb": 8.0')
     )
     assert SearchConfig.from_json(legacy).budgets == {"compressed_bytes": 8000.0}
+
+
+def test_the_baseline_rate_is_the_given_one_else_the_spec_s_else_the_default():
+    assert TrainConfig(learning_rate=0.5).rate(0.03) == 0.5
+    assert TrainConfig().rate(0.03) == 0.03
+    assert TrainConfig().rate(None) == DEFAULT_TRAIN_LEARNING_RATE
+    # The resolved form is what a study stores: a family without a declared rate stores what it stored before
+    # specs could declare one, so its studies still resume.
+    assert TrainConfig().resolved(None) == TrainConfig(learning_rate=DEFAULT_TRAIN_LEARNING_RATE)
+    with pytest.raises(ValueError, match="learning_rate > 0"):
+        TrainConfig(learning_rate=0.0)
+
+
+def test_a_study_stores_the_rate_its_family_declares(tmp_path):
+    declared = load_model_spec("mobilenet_v1").train_learning_rate
+    assert declared is not None and declared != DEFAULT_TRAIN_LEARNING_RATE
+    assert resolve_problem(SearchConfig(model="mobilenet_v1")).config.train.learning_rate == declared
+    assert resolve_problem(SearchConfig(model="cnn")).config.train.learning_rate == DEFAULT_TRAIN_LEARNING_RATE
+    given = SearchConfig(model="mobilenet_v1", train=TrainConfig(learning_rate=0.01))
+    assert resolve_problem(given).config.train.learning_rate == 0.01

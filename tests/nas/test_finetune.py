@@ -125,6 +125,11 @@ def test_resnet8_fine_tuned_at_the_chosen_rate_does_not_fall_below_its_calibrate
     before = evaluate(trainer, untrained, calibrated, digits.x_val, digits.y_val).accuracy
     after = evaluate(trainer, tuned, tuned_compression, digits.x_val, digits.y_val).accuracy
     assert before > 0.9 and after >= before - 0.02  # no collapse (2e-2 lost 57 points)
+    # The rule: the chosen rate keeps uniform int8 at or above calibration alone wherever some rate does.
+    assert choice.int8_calibrated == before and choice.int8_scores[f"{choice.learning_rate:g}"] == after
+    assert f"{choice.learning_rate:g}" in choice.harmless_rates or not choice.harmless_rates
+    if choice.harmless_rates:
+        assert after >= before
     # and a trial never ends below calibration alone: it keeps the better of the two, and says which
     result = evaluate_candidate(_context(graph, baseline, trainer, digits, choice), uniform, seed=0)
     assert result.val.accuracy >= before and result.calibrated_accuracy == before

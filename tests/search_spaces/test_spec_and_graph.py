@@ -102,3 +102,14 @@ def test_a_minimum_feature_size_is_validated_and_part_of_the_identity_only_when_
     assert json.loads(sized.to_json())["min_feature_size"] == 5
     assert spec_from_dict(json.loads(sized.to_json())) == sized  # the identity round-trips
     assert analyze(sized, (8, 8, 1), 10).layer("conv2").stride == (1, 1)  # 8 -> 4 would go below the floor
+
+
+def test_a_training_rate_is_validated_and_part_of_the_identity_only_when_set():
+    raw = json.loads(load_model_spec("cnn").to_json())
+    assert "train_learning_rate" not in raw and load_model_spec("cnn").train_learning_rate is None
+    for bad in (0, -0.1, 2.0, "fast", True):
+        with pytest.raises(SpecError, match="train_learning_rate must be a number in"):
+            spec_from_dict({**raw, "train_learning_rate": bad})
+    declared = spec_from_dict({**raw, "train_learning_rate": 0.03})
+    assert json.loads(declared.to_json())["train_learning_rate"] == 0.03
+    assert spec_from_dict(json.loads(declared.to_json())) == declared
