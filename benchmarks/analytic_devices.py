@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from latency_models.analytic import AnalyticCostModel
 from latency_models.device import DeviceProfile, load_device, profile_from_dict
 from latency_models.keys import layer_keys
+from latency_models.kinds.analytic.model import AnalyticCostModel
+from latency_models.kinds.offload.model import OffloadCostModel
 from latency_models.layered import LayeredCostModel
-from latency_models.offload import OffloadCostModel
 from latency_models.predictor import macs
 from nas.provenance import run_provenance
 from search_spaces.graph import ModelGraph, analyze

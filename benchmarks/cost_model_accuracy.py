@@ -38,8 +38,8 @@ import optuna
 from scipy import stats
 
 from latency_models.keys import layer_keys
+from latency_models.kinds.measured.model import MeasuredCostModel
 from latency_models.litert import delegate_partitions
-from latency_models.measured import MeasuredCostModel
 from latency_models.predictor import macs
 from latency_models.registry import cost_model
 from latency_models.runtime_memory import tensor_memory

@@ -46,9 +46,10 @@ class DeviceProfile:
         ram_bytes / flash_bytes: memory limits (None: not a constraint on this device).
         active_power / idle_power: power while running inference and while idle, with sources.
         energy_convention: how energy is derived from power (which power, idle subtracted or not).
-        analytic: the constants of the device's analytic model, each with its source (``latency_models.analytic``).
+        analytic: the constants of the device's analytic model, each with its source
+            (``latency_models.kinds.analytic``).
         offload: for an accelerator: the precisions it runs, the host device that runs the rest, the link's
-            bandwidth and the rule that splits the graph (``latency_models.offload``).
+            bandwidth and the rule that splits the graph (``latency_models.kinds.offload``).
         provenance: where the profile's facts come from.
         measurable_here: the device is this machine, so its latency can be measured here (profiling, the
             predicted-vs-measured check of every export); every other device is estimated or calibrated.

@@ -1,66 +1,40 @@
 """Which cost model serves a device: its profile plus whatever tables it has, and a summary for ``nas devices``.
 
-A device with a measured table for the chosen kernel set gets a ``MeasuredCostModel``; a device without one gets
-its analytic model (``AnalyticCostModel``, or ``OffloadCostModel`` for an accelerator beside a host), clearly
-labelled analytic; a device with neither cannot be costed and says how to measure it.
+The cost-model kinds (``latency_models.kinds.KINDS``) are tried in priority order and the first one the device
+provides builds its model: a measured table for the chosen kernel set (``MeasuredCostModel``), else an
+accelerator's offload section (``OffloadCostModel``), else the analytic section (``AnalyticCostModel``), the last
+two clearly labelled analytic; a device with none cannot be costed and says how to measure it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from latency_models.analytic import AnalyticCostModel
 from latency_models.calibration import load_calibration
 from latency_models.device import DEVICES_DIR, DeviceProfile, available_devices, load_device
 from latency_models.errors import CostModelError
 from latency_models.host import cpu_facts
+from latency_models.kinds import KINDS, CostModelKind
+from latency_models.kinds.base import TableSummary
 from latency_models.layered import LayeredCostModel
-from latency_models.measured import MeasuredCostModel
-from latency_models.offload import OffloadCostModel
 from latency_models.table import LatencyTable, load_table
 
 
-@dataclass(frozen=True, kw_only=True)
-class TableSummary:
-    """One kernel set's table of a device: its kind and where it came from."""
-
-    kernel_set: str
-    kind: str
-    entries: int
-    detail: str
+def costing_kind(device: DeviceProfile, kernel_set: str, directory: Path = DEVICES_DIR) -> CostModelKind | None:
+    """The first registered kind whose source ``device`` has for ``kernel_set`` (None: it cannot be costed)."""
+    return next((kind for kind in KINDS if kind.available(device, kernel_set, directory)), None)
 
 
 def table_summaries(device: DeviceProfile, directory: Path = DEVICES_DIR) -> list[TableSummary]:
     """The tables a device has, per kernel set (``none`` where it has no table yet)."""
     summaries = []
     for kernels in device.kernel_sets:
-        path = device.table_path(kernels, directory)
-        calibration = _calibration_note(device.calibration_path(kernels, directory))
-        if path.exists():
-            table = load_table(path)
-            cpu = table.provenance.get("cpu", {})
-            detail = (
-                f"{table.provenance.get('date_utc', '?')}, {cpu.get('model', '?')}, "
-                f"noise floor {table.provenance.get('noise_floor_pct', '?')}%{calibration}"
-            )
-            summaries.append(
-                TableSummary(kernel_set=kernels, kind="measured", entries=len(table.entries), detail=detail)
-            )
-        elif device.analytic is not None:
-            host = f", the rest on {device.offload['host_device']}" if device.offload else ""
-            detail = f"from specifications{host}; {device.analytic.get('expected_error', '')}{calibration}"
-            summaries.append(TableSummary(kernel_set=kernels, kind="analytic", entries=0, detail=detail))
-        else:
+        kind = costing_kind(device, kernels, directory)
+        if kind is None:
             summaries.append(TableSummary(kernel_set=kernels, kind="none", entries=0, detail="not profiled"))
+        else:
+            summaries.append(kind.summary(device, kernels, directory))
     return summaries
-
-
-def _calibration_note(path: Path) -> str:
-    if not path.exists():
-        return ""
-    calibration = load_calibration(path)
-    return f"; calibrated on {len(calibration.points)} whole models (x{calibration.scale:.3f})"
 
 
 def cpu_difference(table: LatencyTable) -> str | None:
@@ -95,15 +69,17 @@ def cost_model(
     kernels = kernel_set or device.default_kernel_set
     if kernels not in device.kernel_sets:
         raise CostModelError(f"device {name!r} has no kernel set {kernels!r}; use {', '.join(device.kernel_sets)}")
-    calibration_path = device.calibration_path(kernels, directory)
-    calibration = load_calibration(calibration_path) if calibrated and calibration_path.exists() else None
-    path = device.table_path(kernels, directory)
-    if path.exists():
-        return MeasuredCostModel(device, load_table(path), calibration)
-    if device.offload is not None:
-        return OffloadCostModel(device, cost_model(device.offload["host_device"], directory=directory), calibration)
-    if device.analytic is not None:
-        return AnalyticCostModel(device, calibration)
+    kind = costing_kind(device, kernels, directory)
+    if kind is not None:
+        calibration_path = device.calibration_path(kernels, directory)
+        calibration = load_calibration(calibration_path) if calibrated and calibration_path.exists() else None
+        return kind.build(
+            device,
+            kernels,
+            directory,
+            calibration=calibration,
+            resolve=lambda other: cost_model(other, directory=directory),  # an accelerator's host device
+        )
     raise CostModelError(
         f"device {name!r} has no {kernels} latency table and no analytic model; measure it with "
         f"`nas profile --device {name}`"
@@ -114,6 +90,7 @@ __all__ = [
     "TableSummary",
     "available_devices",
     "cost_model",
+    "costing_kind",
     "cpu_difference",
     "host_tables_current",
     "load_device",

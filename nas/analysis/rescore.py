@@ -17,8 +17,8 @@ import pandas as pd
 
 from latency_models.cost import COST_FIGURES, Cost
 from latency_models.device import DEVICES_DIR, DeviceProfile, load_device
+from latency_models.kinds.measured.model import MeasuredCostModel
 from latency_models.layered import LayeredCostModel
-from latency_models.measured import MeasuredCostModel
 from latency_models.registry import cost_model
 from nas.analysis.pareto import front_frame, trials_frame
 from nas.compress.float_regions import load_spec

@@ -7,8 +7,8 @@ import hashlib
 from typing import Any
 
 from latency_models.cost import COST_FIGURES
+from latency_models.kinds.measured.model import MeasuredCostModel
 from latency_models.layered import LayeredCostModel
-from latency_models.measured import MeasuredCostModel
 from nas.analysis.audit import Audit
 from nas.objectives import term
 from nas.provenance import run_provenance

@@ -23,8 +23,8 @@ import numpy as np
 from latency_models.calibration import Calibration, save_calibration
 from latency_models.device import DEVICES_DIR, DeviceProfile, load_device
 from latency_models.errors import CostModelError
+from latency_models.kinds.measured.model import MeasuredCostModel
 from latency_models.kit_runner import CSV_COLUMNS, ROLES
-from latency_models.measured import MeasuredCostModel
 from latency_models.table import LatencyTable, LayerKey, Measurement, save_table
 from latency_models.timing import relative_difference
 from nas.profiling.kit import KIT_VERSION, MANIFEST, grid_from_dict, models_digest

@@ -11,8 +11,8 @@ from latency_models.calibration import Calibration, CalibrationPoint, save_calib
 from latency_models.device import DEVICES_DIR, DeviceProfile, load_device, this_host
 from latency_models.errors import CostModelError
 from latency_models.host import cpu_facts
+from latency_models.kinds.measured.model import MeasuredCostModel
 from latency_models.layered import LayeredCostModel
-from latency_models.measured import MeasuredCostModel
 from latency_models.registry import cost_model
 from latency_models.table import LatencyTable, load_table, save_table
 from latency_models.tflite_keys import file_keys

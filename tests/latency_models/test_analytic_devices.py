@@ -9,10 +9,11 @@ import shutil
 import optuna
 import pytest
 
-from latency_models.analytic import SPEC_FIELDS, AnalyticCostModel, spec_from_dict
 from latency_models.device import DEVICES_DIR, available_devices, load_device, this_host
 from latency_models.errors import CostModelError
-from latency_models.offload import OffloadCostModel
+from latency_models.kinds.analytic.model import AnalyticCostModel
+from latency_models.kinds.analytic.spec import SPEC_FIELDS, spec_from_dict
+from latency_models.kinds.offload.model import OffloadCostModel
 from latency_models.registry import cost_model
 from nas.profiling.run import profile_and_save
 from search_spaces.graph import analyze

@@ -16,7 +16,7 @@ import pytest
 
 from latency_models.device import DEVICES_DIR, load_device
 from latency_models.errors import CostModelError
-from latency_models.measured import MeasuredCostModel
+from latency_models.kinds.measured.model import MeasuredCostModel
 from latency_models.registry import cost_model
 from latency_models.table import LatencyTable, load_table
 from nas.profiling.kit import MANIFEST, RUNNER, write_kit

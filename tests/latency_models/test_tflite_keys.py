@@ -7,7 +7,7 @@ import pytest
 
 from latency_models.errors import CostModelError
 from latency_models.keys import boundaries, layer_keys
-from latency_models.measured import MeasuredCostModel
+from latency_models.kinds.measured.model import MeasuredCostModel
 from latency_models.registry import cost_model
 from latency_models.tflite_keys import file_keys
 from nas.analysis.estimate import estimate_file

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from latency_models.analytic import AnalyticLatency, Sourced, analytic_basis, spec_from_dict
 from latency_models.calibration import Calibration
 from latency_models.cost import Figure, LayerCost
 from latency_models.device import DeviceProfile
 from latency_models.errors import CostModelError
 from latency_models.keys import Boundary
+from latency_models.kinds.analytic.model import AnalyticLatency
+from latency_models.kinds.analytic.spec import analytic_basis, spec_from_dict
+from latency_models.kinds.offload.spec import offload_spec_from_dict
 from latency_models.layered import LayeredCostModel
 from latency_models.predictor import feature
 from latency_models.table import LayerKey
@@ -31,9 +33,9 @@ class OffloadCostModel(LayeredCostModel):
         if device.analytic is None or device.offload is None:
             raise CostModelError(f"device {device.name!r} needs both 'analytic' and 'offload' sections")
         self.accelerator = AnalyticLatency(spec_from_dict(device.analytic, device.name), device.name)
-        self.accelerates = {tuple(pair) for pair in device.offload["accelerates"]}
-        bandwidth = device.offload["transfer_bandwidth"]
-        self.link = Sourced(value=float(bandwidth["value"]), source=str(bandwidth["source"]))
+        spec = offload_spec_from_dict(device.offload, device.name)
+        self.accelerates = set(spec.accelerates)
+        self.link = spec.link
         self.host = host
         super().__init__(device, device.default_kernel_set, calibration)
 
