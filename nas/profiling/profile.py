@@ -1,8 +1,9 @@
 """``nas profile --device host``: the host's latency tables, measured from micro-models.
 
 For every op kind and every precision the device runs, micro-models over a grid of input sizes and channel
-counts are exported through the project's exporter and timed in the LiteRT interpreter with each kernel set
-(XNNPACK and builtin). The table stores each op's *net* latency, with the whole-model terms taken out:
+counts are exported through the project's exporter and timed by the device's runtime (``latency_models.runtimes``:
+the LiteRT interpreter) with each kernel set (XNNPACK and builtin), by the runtime's timing protocol. The table
+stores each op's *net* latency, with the whole-model terms taken out:
 
 - ``invoke``: the interpreter's fixed cost per invoke (a one-element float model, timed several times at the
   start and the end of the profile; the median);
@@ -32,11 +33,13 @@ import optuna
 from tqdm import tqdm
 
 from latency_models.device import DeviceProfile
-from latency_models.host import cpu_facts, runtime_version
+from latency_models.host import cpu_facts
 from latency_models.keys import layer_keys
 from latency_models.predictor import MIN_POINTS, interpolate_term
+from latency_models.runtimes import runtime_for
+from latency_models.runtimes.base import Runtime
 from latency_models.table import LatencyTable, LayerKey, Measurement
-from latency_models.timing import TimingProtocol, relative_difference, time_invokes
+from latency_models.timing import TimingProtocol, relative_difference
 from nas.profiling.micro import MicroModel, chain, export_micro, single, with_pre
 from nas.provenance import git_commit
 from search_spaces.graph import analyze
@@ -194,9 +197,12 @@ class MicroTimings(Protocol):
 
 
 class Timer:
-    """Exports and times micro-models with every kernel set, caching by identity."""
+    """Exports and times micro-models with every kernel set of a runtime, caching by identity."""
 
-    def __init__(self, kernel_sets: tuple[str, ...], protocol: TimingProtocol, progress: tqdm) -> None:
+    def __init__(
+        self, runtime: Runtime, kernel_sets: tuple[str, ...], protocol: TimingProtocol, progress: tqdm
+    ) -> None:
+        self.runtime = runtime
         self.kernel_sets = kernel_sets
         self.protocol = protocol
         self.progress = progress
@@ -210,11 +216,9 @@ class Timer:
         if identity not in self.cache:
             content = export_micro(micro)
             self.contents[identity] = content
-            self.cache[identity] = {
-                kernels: time_invokes(content, delegate=kernels, protocol=self.protocol) for kernels in self.kernel_sets
-            }
+            self.cache[identity] = {kernels: self.time(content, kernels) for kernels in self.kernel_sets}
             if len(self.cache) % NOISE_EVERY == 0:
-                again = time_invokes(content, delegate=self.kernel_sets[0], protocol=self.protocol)
+                again = self.time(content, self.kernel_sets[0])
                 self.noise.append(relative_difference(self.cache[identity][self.kernel_sets[0]], again))
             self.progress.update(1)
         return self.cache[identity]
@@ -223,7 +227,11 @@ class Timer:
         """A fresh median latency (ms) of an already measured micro-model, per kernel set."""
         self(micro)
         content = self.contents[micro_identity(micro)]
-        return {k: time_invokes(content, delegate=k, protocol=self.protocol).median_ms for k in self.kernel_sets}
+        return {k: self.time(content, k).median_ms for k in self.kernel_sets}
+
+    def time(self, content: bytes, kernels: str) -> Measurement:
+        """One measurement of ``content`` with ``kernels``, by the runtime and this profile's protocol."""
+        return self.runtime.time(content, kernel_set=kernels, protocol=self.protocol)
 
 
 class RecordingTimer:
@@ -320,11 +328,12 @@ def profile_device(
 ) -> ProfileResult:
     """Measures ``device``'s latency tables on this machine (the device must be the host)."""
     grid = grid or Grid()
-    protocol = protocol or TimingProtocol(threads=device.threads)
+    runtime = runtime_for(device)
+    protocol = protocol or runtime.timing_protocol(device.threads)
     keys = op_keys(device, grid)
     start = time.perf_counter()
     with tqdm(desc=f"profile {device.name}", unit="model", file=sys.stderr, disable=not show_progress) as bar:
-        timer = Timer(device.kernel_sets, protocol, bar)
+        timer = Timer(runtime, device.kernel_sets, protocol, bar)
         samples = [timer.retime(INVOKE_MICRO) for _ in range(INVOKE_SAMPLES)]  # the first also warms up
         for key in keys:
             for micro in micro_models(key):
@@ -335,7 +344,7 @@ def profile_device(
     noise = 100 * float(np.median(timer.noise)) if timer.noise else float("nan")
     provenance = {
         "device": device.name,
-        "runtime": runtime_version(),
+        "runtime": runtime.version(),
         "threads": protocol.threads,
         "cpu": cpu_facts(),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -24,7 +24,8 @@ from tqdm import tqdm
 from latency_models.calibration import Calibration, CalibrationPoint, fit_calibration
 from latency_models.errors import CostModelError
 from latency_models.layered import LayeredCostModel
-from latency_models.timing import TimingProtocol, time_invokes
+from latency_models.runtimes import runtime_running
+from latency_models.timing import TimingProtocol
 from nas.profiling.flash_fit import export_random
 from nas.provenance import git_commit
 from search_spaces.graph import ModelGraph, analyze
@@ -76,13 +77,15 @@ def reference_protocol(threads: int) -> TimingProtocol:
 def measure_references(
     references: list[ReferenceModel], kernel_sets: tuple[str, ...], protocol: TimingProtocol, show_progress: bool
 ) -> dict[str, dict[str, float]]:
-    """Median latency (ms) of every reference model whole, per kernel set: ``{kernels: {name: ms}}``."""
+    """Median latency (ms) of every reference model whole, per kernel set: ``{kernels: {name: ms}}``, timed by
+    the runtime of those kernel sets."""
+    runtime = runtime_running(kernel_sets)
     measured: dict[str, dict[str, float]] = {kernels: {} for kernels in kernel_sets}
     bar = tqdm(references, desc="calibrate", unit="model", file=sys.stderr, disable=not show_progress)
     for reference in bar:
         content = export_random(reference.graph, reference.candidate)
         for kernels in kernel_sets:
-            measured[kernels][reference.name] = time_invokes(content, delegate=kernels, protocol=protocol).median_ms
+            measured[kernels][reference.name] = runtime.time(content, kernel_set=kernels, protocol=protocol).median_ms
     return measured
 
 

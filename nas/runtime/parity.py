@@ -3,9 +3,10 @@
 The fake-quantized JAX model is what the search scores, and the runtime does not always compute the same thing
 (a hybrid int8-weight layer quantizes its input on the fly in one kernel set; a requantized residual add rounds
 differently; which combinations diverge depends on the CPU's kernels). Rather than trust a list of known cases,
-every fine-tuned trial is lowered to its ``.tflite`` and run with both kernel sets on the validation split, and it
-is judged by the rule an export is judged by (``KernelCheck.passed``: accuracy within the JAX interval, top-1
-agreement >= 99%). Nothing is timed, so the check is deterministic and safe while other work runs.
+every fine-tuned trial is lowered to its ``.tflite`` and run with every kernel set of its runtime (LiteRT's
+XNNPACK and builtin, through ``latency_models.runtimes``) on the validation split, and it is judged by the rule
+an export is judged by (``KernelCheck.passed``: accuracy within the JAX interval, top-1 agreement >= 99%).
+Nothing is timed, so the check is deterministic and safe while other work runs.
 """
 
 from __future__ import annotations

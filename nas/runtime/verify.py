@@ -1,9 +1,10 @@
-"""Running an exported model in the real LiteRT interpreter: predictions, agreement with JAX, latency.
+"""Running an exported model in its runtime (``latency_models.runtimes``; LiteRT unless told otherwise):
+predictions, agreement with JAX, latency.
 
-Two kernel sets are checked, because they disagree in practice: the default (XNNPACK delegate where it applies)
-and the builtin kernels only. Latency is measured on this host (batch 1) with the cost tables' own protocol
-(``latency_models.timing``), once per file and kernel set, and labelled as measured; it says nothing about
-another device.
+Every kernel set of the runtime is checked, because they disagree in practice: for LiteRT the default (XNNPACK
+delegate where it applies) and the builtin kernels only. Latency is measured on this host (batch 1) with the
+runtime's one timing protocol, the cost tables' own, once per file and kernel set, and labelled as measured; it
+says nothing about another device.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latency_models.litert import DELEGATES, load_interpreter, predict_tflite
+from latency_models.runtimes import runtime_named
+from latency_models.runtimes.base import Runtime
 from latency_models.table import Measurement
-from latency_models.timing import TimingProtocol, time_invokes
 
 AGREEMENT_MINIMUM = 0.99
 # k flipped predictions move accuracy by at most k/n, and the agreement rule admits 1% of flips: a tighter
@@ -109,27 +110,29 @@ def check_kernels(
     threads: int = 1,
     bar: AccuracyBar | None = None,
     timed: bool = True,
+    runtime: Runtime | None = None,
 ) -> list[KernelCheck]:
-    """Accuracy, agreement with the JAX reference, and latency, with XNNPACK and with builtin kernels.
+    """Accuracy, agreement with the JAX reference, and latency, with every kernel set of ``runtime`` (LiteRT by
+    default: XNNPACK and builtin kernels).
 
     The accuracy is judged against ``bar``, by default the reference's JAX accuracy interval. Without
     ``timed`` nothing is timed (``latency`` is None): the check is then safe on a busy machine.
     """
+    runtime = runtime or runtime_named("litert")
     if bar is None and reference is not None:
         bar = reference_bar(reference)
     checks, first = [], None
-    protocol = TimingProtocol(threads=threads)
-    for delegate in DELEGATES:
-        interpreter = load_interpreter(content, delegate=delegate, threads=threads)
-        predictions = predict_tflite(interpreter, x)
+    protocol = runtime.timing_protocol(threads) if timed else None
+    for kernels in runtime.kernel_sets:
+        predictions = runtime.predict(content, x, kernel_set=kernels, threads=threads)
         checks.append(
             KernelCheck(
-                delegate=delegate,
+                delegate=kernels,
                 accuracy=float((predictions == y).mean()),
                 agreement=None if reference is None else reference.agreement(predictions),
                 kernel_agreement=None if first is None else float((predictions == first).mean()),
                 bar=bar,
-                latency=time_invokes(content, delegate=delegate, protocol=protocol) if timed else None,
+                latency=None if protocol is None else runtime.time(content, kernel_set=kernels, protocol=protocol),
             )
         )
         first = predictions if first is None else first

@@ -1,0 +1,87 @@
+"""What a runtime is to this project: the program that runs an exported model file on this machine.
+
+A runtime (LiteRT today; TFLite Micro and the Vela compiler are to come) offers some of four things, each a
+method here, and says which in ``capabilities``:
+
+- ``run``: load a file with one of its kernel sets and predict a batch (``predict``), as the parity check and the
+  export's verification do;
+- ``time``: measure a file's latency by its one timing protocol (``timing_protocol`` and ``time``), the
+  protocol the cost tables were measured with, so a measured figure and a table's figure compare;
+- ``memory``: read the memory plan it makes for a file (``memory_plan``: the tensor arena);
+- always: its support table (``support``), which (op, weight bits, activation bits) it runs correctly.
+
+A method outside the runtime's capabilities raises ``RuntimeCapabilityError`` saying what it cannot do (a
+microcontroller interpreter's reference kernels must never be timed, say). Measuring here says nothing about
+another device: whether a device can be measured here is the device's ``measurable_here``, not the runtime's.
+A new runtime is one module in ``latency_models/runtimes/`` (its ``Runtime`` subclass) and its entry in
+``RUNTIMES``; exporting to its file format stays in ``nas.runtime``.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from latency_models.errors import CostModelError
+from search_spaces.runtime_support import Support
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from latency_models.runtime_memory import TensorMemory
+    from latency_models.table import Measurement
+    from latency_models.timing import TimingProtocol
+
+Capability = Literal["run", "time", "memory"]
+CAPABILITIES: tuple[Capability, ...] = ("run", "time", "memory")
+
+
+class RuntimeCapabilityError(CostModelError):
+    """A runtime was asked for something it does not do (see ``Runtime.capabilities``)."""
+
+
+class Runtime(abc.ABC):
+    """A runtime of exported model files (see the module docstring)."""
+
+    name: ClassVar[str]
+    # The kernel sets it can run a file with here, the default first; a device runs on the runtime whose kernel
+    # sets include all of the device's.
+    kernel_sets: ClassVar[tuple[str, ...]]
+    capabilities: ClassVar[frozenset[Capability]]
+
+    @abc.abstractmethod
+    def version(self) -> str:
+        """The runtime package and its version, as recorded in a table's provenance."""
+
+    @abc.abstractmethod
+    def support(self, op: str, weight_bits: int, activation_bits: int) -> Support:
+        """Whether (and in which form) it runs ``op`` at this precision correctly."""
+
+    def runs_correctly(self, op: str, weight_bits: int, activation_bits: int) -> bool:
+        """True when ``op`` runs at this precision and gives correct results."""
+        return self.support(op, weight_bits, activation_bits).runs
+
+    def predict(self, content: bytes, x: np.ndarray, *, kernel_set: str, threads: int = 1) -> np.ndarray:
+        """Top-1 predictions of the model file ``content`` for the examples ``x``."""
+        raise self.unable("run a model file")
+
+    def timing_protocol(self, threads: int = 1) -> TimingProtocol:
+        """Its one timing protocol, at ``threads`` threads."""
+        raise self.unable("time a model file")
+
+    def time(self, content: bytes, *, kernel_set: str, protocol: TimingProtocol) -> Measurement:
+        """Per-invoke latency of ``content`` on this machine, measured by ``protocol``."""
+        raise self.unable("time a model file")
+
+    def memory_plan(self, content: bytes) -> TensorMemory:
+        """The tensor memory it plans for ``content``."""
+        raise self.unable("report a memory plan")
+
+    def can(self, capability: Capability) -> bool:
+        """Whether it offers ``capability`` (``run``, ``time`` or ``memory``)."""
+        return capability in self.capabilities
+
+    def unable(self, what: str) -> RuntimeCapabilityError:
+        """The error for a capability it lacks."""
+        offered = ", ".join(sorted(self.capabilities)) or "nothing but its support table"
+        return RuntimeCapabilityError(f"the {self.name} runtime cannot {what} (it offers: {offered})")
