@@ -1,12 +1,12 @@
-"""The named edge devices: their analytic models keep the cost-model contract, cite their constants, and the
-accelerator's fallback rule sends everything from the first op it cannot run to the host."""
+"""The named edge devices: their analytic models cite their constants, rank devices sensibly, and the
+accelerator's fallback rule sends everything from the first op it cannot run to the host. (The cost-model
+contract runs over every device in ``test_contract_every_device.py``.)"""
 
 from __future__ import annotations
 
 import json
 import shutil
 
-import optuna
 import pytest
 
 from latency_models.device import DEVICES_DIR, available_devices, load_device, this_host
@@ -17,39 +17,17 @@ from latency_models.kinds.offload.model import OffloadCostModel
 from latency_models.registry import cost_model
 from nas.profiling.run import profile_and_save
 from search_spaces.graph import analyze
-from search_spaces.space import Candidate, LayerPolicy, SearchSpace, suggest_candidate
+from search_spaces.space import Candidate, LayerPolicy
 from search_spaces.spec import load_model_spec
-from tests.latency_models.contract import check_cost_model, check_monotone_in_channels
 
 EDGE_DEVICES = ("rpi4", "android_a76", "coral_usb", "stm32h7", "nrf52840", "esp32s3")
-
-
-def _candidates(device: str, family: str = "dscnn", count: int = 5) -> tuple:
-    spec = load_model_spec(family)
-    graph = analyze(spec, (8, 8, 1), 10)
-    profile = load_device(device)
-    space = SearchSpace().with_model_rules(spec.rules).restricted_to(profile.precisions)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
-    return graph, [Candidate.uniform(graph, weight_bits=8, activation_bits=8)] + [
-        suggest_candidate(study.ask(), graph, space) for _ in range(count)
-    ]
 
 
 def test_every_named_edge_device_is_listed():
     assert set(EDGE_DEVICES) <= set(available_devices())
 
 
-@pytest.mark.parametrize("device", EDGE_DEVICES)
-def test_every_edge_device_keeps_the_contract_and_says_analytic(device):
-    model = cost_model(device)
-    graph, candidates = _candidates(device)
-    check_cost_model(model, graph, candidates)
-    cost = model.cost(graph, candidates[0])
-    assert cost.latency_ms.provenance == "analytic" and cost.energy_mj.provenance == "analytic"
-    check_monotone_in_channels(model, graph, candidates[0], [0.25, 0.5, 1.0], tolerance=0.0)
-
-
-@pytest.mark.parametrize("device", EDGE_DEVICES)
+@pytest.mark.parametrize("device", [n for n in available_devices() if load_device(n).analytic is not None])
 def test_every_analytic_constant_cites_a_source(device):
     raw = json.loads((DEVICES_DIR / f"{device}.json").read_text())
     for name in SPEC_FIELDS:
