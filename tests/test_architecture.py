@@ -138,3 +138,51 @@ def test_every_compression_technique_is_registered_from_its_own_module():
         ]
         assert len(classes) == (0 if path.stem in ("__init__", "base") else 1), path
     assert all(isinstance(technique, Technique) for technique in TECHNIQUES)
+
+
+def _subclasses_defined(path: Path, base: str) -> list[str]:
+    """Names of the classes ``path`` defines directly on ``base`` (by the base's name)."""
+    return [
+        node.name
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.ClassDef)
+        and any(
+            getattr(b, "id", "") == base or getattr(getattr(b, "value", None), "id", "") == base for b in node.bases
+        )
+    ]
+
+
+def test_every_cost_model_kind_is_registered_from_its_own_folder():
+    """One folder per cost-model kind in ``latency_models/kinds/``, whose ``kind.py`` defines its one
+    ``CostModelKind`` and registers it: a new kind is one new folder (plus its registry entry)."""
+    from latency_models.kinds import KINDS
+    from latency_models.kinds.base import CostModelKind
+
+    folder = ROOT / "latency_models" / "kinds"
+    packages = {path.parent.name for path in folder.glob("*/__init__.py")}
+    modules = [type(kind).__module__ for kind in KINDS]
+    assert sorted(modules) == sorted(f"latency_models.kinds.{name}.kind" for name in packages), (
+        "every kind folder registers one kind from its kind.py, and nothing else registers"
+    )
+    assert len({kind.name for kind in KINDS}) == len(KINDS), "kind names are unique"
+    for path in folder.rglob("*.py"):
+        expected = 1 if path.name == "kind.py" else 0
+        assert len(_subclasses_defined(path, "CostModelKind")) == expected, path
+    assert all(isinstance(kind, CostModelKind) for kind in KINDS)
+
+
+def test_every_runtime_is_registered_from_its_own_module():
+    """One runtime per module in ``latency_models/runtimes/``, each registered: TFLite Micro or Vela is one new
+    module (plus its registry entry), never a branch in a shared one."""
+    from latency_models.runtimes import RUNTIMES
+    from latency_models.runtimes.base import Runtime
+
+    folder = ROOT / "latency_models" / "runtimes"
+    modules = {path.stem for path in folder.glob("*.py")} - {"__init__", "base"}
+    registered = [type(runtime).__module__.rsplit(".", 1)[-1] for runtime in RUNTIMES]
+    assert sorted(registered) == sorted(modules), "every runtime module registers one runtime, and nothing else does"
+    assert len({runtime.name for runtime in RUNTIMES}) == len(RUNTIMES), "runtime names are unique"
+    for path in folder.glob("*.py"):
+        expected = 0 if path.stem in ("__init__", "base") else 1
+        assert len(_subclasses_defined(path, "Runtime")) == expected, path
+    assert all(isinstance(runtime, Runtime) for runtime in RUNTIMES)
