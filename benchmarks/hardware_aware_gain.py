@@ -53,17 +53,19 @@ def search_and_measure(label: str, trials: int, results: Path) -> tuple[list[dic
     records = export_trials(label, [int(n) for n in front["number"]], results_dir=results)
     members = []
     for record in records:
-        check = record["cost_check"]
+        check = record.host_check
+        if check is None:  # nothing measured to compare: the benchmark needs this host's cost tables
+            raise SystemExit(f"trial {record.trial} of {label}: no host cost check (run `nas profile` first)")
         members.append(
             {
-                "trial": record["trial"],
-                "passed": record["passed"],
-                "test_accuracy": record["jax_test_accuracy"],
-                "latency_ms": check["latency"]["xnnpack"]["measured_ms"],
-                "predicted_latency_ms": check["latency"]["xnnpack"]["predicted_ms"],
-                "ram_bytes": check["ram_bytes"]["measured"],
-                "file_bytes": record["file_bytes"],
-                "candidate": record["candidate"],
+                "trial": record.trial,
+                "passed": record.passed,
+                "test_accuracy": record.jax_test_accuracy,
+                "latency_ms": check.latency["xnnpack"].measured_ms,
+                "predicted_latency_ms": check.latency["xnnpack"].predicted_ms,
+                "ram_bytes": check.ram_bytes.measured,
+                "file_bytes": record.file_bytes,
+                "candidate": record.candidate,
             }
         )
     return members, summary.context.baseline.test_accuracy, cost_share

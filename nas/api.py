@@ -147,10 +147,12 @@ class SearchResult:
     def export(self, which: int | str = "knee", *, threads: int = 1, under_load: bool = False) -> list[dict[str, Any]]:
         """Exports trial ``which`` (a number, ``"knee"`` or ``"pareto"``) to ``.tflite`` and verifies each file
         in the LiteRT interpreter; each record holds the path, accuracies, parity and cost checks. Refused while
-        searches run on this machine (their load would be timed with the model) unless ``under_load``."""
+        searches run on this machine (their load would be timed with the model) unless ``under_load``.
+
+        The records are the JSON form ``verification.json`` holds (``nas.deploy.export_record.ExportRecord``)."""
         if which not in ("knee", "pareto") and not isinstance(which, int):
             raise ConfigError(f"export which={which!r}: use a trial number, 'knee' or 'pareto'")
-        return export_trials(
+        records = export_trials(
             self.name,
             [which] if isinstance(which, int) else None,
             results_dir=self.results_dir,
@@ -159,6 +161,7 @@ class SearchResult:
             knee=which == "knee",
             under_load=under_load,
         )
+        return [record.to_dict() for record in records]
 
 
 def search_config(

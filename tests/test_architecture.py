@@ -186,3 +186,55 @@ def test_every_runtime_is_registered_from_its_own_module():
         expected = 0 if path.stem in ("__init__", "base") else 1
         assert len(_subclasses_defined(path, "Runtime")) == expected, path
     assert all(isinstance(runtime, Runtime) for runtime in RUNTIMES)
+
+
+# Keys only a verification record has (nas.deploy.export_record): reading one of them by key, or loading a
+# verification file with json, is reading a record around its typed class.
+RECORD_KEYS = {
+    "jax_test_accuracy",
+    "cost_check",
+    "device_figures",
+    "first_divergent_layer",
+    "quality_warning",
+    "kernels",
+    "kernel_agreement",
+    "runtime_memory",
+    "file_bytes",
+    "gzip_bytes",
+    "latency_provenance",
+    "margin_pct",
+}
+
+
+def _record_reads(path: Path) -> list[str]:
+    """Where ``path`` reads a verification record by key (``x["kernels"]``, ``x.get("cost_check")``) or loads a
+    verification file itself (``json.loads(...verification...)``)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        key, line = None, getattr(node, "lineno", 0)
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            key = node.slice.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+            key = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
+        if key in RECORD_KEYS:
+            found.append(f"{path.relative_to(ROOT)}:{line} reads {key!r}")
+        loads = isinstance(node, ast.Call) and ast.unparse(node.func) in ("json.load", "json.loads")
+        if loads and "verification" in ast.unparse(node):
+            found.append(f"{path.relative_to(ROOT)}:{line} loads a verification file")
+    return found
+
+
+def test_only_the_export_record_reads_what_an_export_recorded():
+    """An export's verification record is read through ``nas.deploy.export_record.ExportRecord``: no other module
+    of the packages or the benchmarks reads ``verification.json`` or a record's keys, so a new part of the record
+    is one change in one module."""
+    record = ROOT / "nas" / "deploy" / "export_record.py"
+    readers = [
+        read
+        for folder in (*ALLOWED, "benchmarks")
+        for path in (ROOT / folder).rglob("*.py")
+        if path != record
+        for read in _record_reads(path)
+    ]
+    assert not readers, readers
+    assert _record_reads(record)  # the check sees the reads the record module does make

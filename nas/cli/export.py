@@ -38,17 +38,17 @@ def run(args: argparse.Namespace) -> int:
     )
     for record in records:
         print(
-            f"trial {record['trial']}: {record['model']} ({record['file_bytes']} B, gzip {record['gzip_bytes']} B), "
-            f"JAX test accuracy {record['jax_test_accuracy']:.4f}"
+            f"trial {record.trial}: {record.model} ({record.file_bytes} B, gzip {record.gzip_bytes} B), "
+            f"JAX test accuracy {record.jax_test_accuracy:.4f}"
         )
-        if record.get("quality_warning"):
-            print(f"  warning: trial {record['trial']}: {record['quality_warning']}")
-        output.print_device_figures(f"  trial {record['trial']}", record.get("device_figures"))
-        output.print_checks(f"  trial {record['trial']} this host:", record)
-        output.print_cost_check(f"  trial {record['trial']} this host:", record["cost_check"])
-        if not record["passed"]:
-            print(f"  first divergent layer: {record.get('first_divergent_layer')}")
-    failed = [r["trial"] for r in records if not r["passed"]]
+        if record.quality_warning:
+            print(f"  warning: trial {record.trial}: {record.quality_warning}")
+        output.print_device_figures(f"  trial {record.trial}", record.device_figures)
+        output.print_checks(f"  trial {record.trial} this host:", record.kernels, record.runtime_memory)
+        output.print_cost_check(f"  trial {record.trial} this host:", record.cost_check)
+        if record.divergence is not None:
+            print(f"  first divergent layer: {record.divergence.first_layer}")
+    failed = [r.trial for r in records if not r.passed]
     if failed:
         print(f"nas export: error: verification failed for trials {failed} (see verification.json)", file=sys.stderr)
         return 1

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from latency_models.calibration import Calibration
+    from latency_models.runtime_memory import TensorMemory
+    from latency_models.table import Measurement
+    from nas.deploy.export_record import CostCheck, DeviceFigures, KernelResult
 
 
 def calibration_line(calibration: Calibration) -> str:
@@ -41,60 +45,70 @@ def front_table(front, objectives: tuple[str, ...]) -> str:
     return shown.rename(columns=renamed).to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
-def status(check: dict) -> str:
+def status(check: KernelResult) -> str:
     """ok, FAILED, or why the accuracy was not judged."""
-    if check["passed"]:
+    if check.passed:
         return "ok"
-    return "accuracy not judged" if check["bar"] is None else "FAILED"
+    return "accuracy not judged" if check.bar is None else "FAILED"
 
 
-def print_checks(label: str, record: dict) -> None:
+def print_checks(label: str, kernels: Sequence[KernelResult], memory: TensorMemory | None) -> None:
     """Each kernel set's accuracy, agreement and measured latency, and the runtime tensor memory."""
-    for check in record["kernels"]:
-        agreement = "n/a" if check["agreement"] is None else f"{check['agreement']:.4f}"
-        if check["agreement"] is None and check["kernel_agreement"] is not None:
-            agreement = f"{check['kernel_agreement']:.4f} with xnnpack"
-        latency = check["latency"]
+    for check in kernels:
+        agreement = "n/a" if check.agreement is None else f"{check.agreement:.4f}"
+        if check.agreement is None and check.kernel_agreement is not None:
+            agreement = f"{check.kernel_agreement:.4f} with xnnpack"
         print(
-            f"{label} [{check['delegate']:7s}] accuracy {check['accuracy']:.4f} agreement {agreement} "
-            f"latency {latency['median_ms'] * 1000:.2f} us (quartiles {latency['p25_ms'] * 1000:.2f}-"
-            f"{latency['p75_ms'] * 1000:.2f}, measured) {status(check)}"
+            f"{label} [{check.delegate:7s}] accuracy {check.accuracy:.4f} agreement {agreement} "
+            f"latency {_latency(check.latency)} {status(check)}"
         )
-    memory = record["runtime_memory"]
-    print(
-        f"{label} runtime tensor memory {memory['runtime_bytes']} B "
-        f"(largest tensor {memory['largest_tensor_bytes']} B; measured, builtin kernels)"
-    )
+    if memory is not None:
+        print(
+            f"{label} runtime tensor memory {memory.runtime_bytes} B "
+            f"(largest tensor {memory.largest_tensor_bytes} B; measured, builtin kernels)"
+        )
 
 
-def print_device_figures(label: str, device: dict | None) -> None:
+def _latency(latency: Measurement | None) -> str:
+    """A measured latency with its quartiles, in microseconds."""
+    if latency is None:
+        return "not timed"
+    quartiles = f"{latency.p25_ms * 1000:.2f}-{latency.p75_ms * 1000:.2f}"
+    return f"{latency.median_ms * 1000:.2f} us (quartiles {quartiles}, measured)"
+
+
+def print_device_figures(label: str, device: DeviceFigures | None) -> None:
     """The study device's own figures with provenance, and the margin under its memory limits."""
     if device is None:
         return
-    figures = device["figures"]
+    figures = device.figures
     parts = [
-        f"latency {figures['latency_ms']['value'] * 1000:.3g} us ({figures['latency_ms']['provenance']})",
-        f"energy {figures['energy_mj']['value']:.3g} mJ ({figures['energy_mj']['provenance']})",
+        f"latency {figures['latency_ms'].value * 1000:.3g} us ({figures['latency_ms'].provenance})",
+        f"energy {figures['energy_mj'].value:.3g} mJ ({figures['energy_mj'].provenance})",
     ]
     for name, title in (("ram_bytes", "RAM"), ("flash_bytes", "flash")):
         figure = figures[name]
-        limit = f" of {figure['limit']} B, margin {figure['margin_pct']:g}%" if "limit" in figure else ""
-        parts.append(f"{title} {figure['value']:.0f} B{limit} ({figure['provenance']})")
-    print(f"{label} on {device['device']}: " + ", ".join(parts))
+        limit = "" if figure.limit is None else f" of {figure.limit} B, margin {figure.margin_pct:g}%"
+        parts.append(f"{title} {figure.value:.0f} B{limit} ({figure.provenance})")
+    print(f"{label} on {device.device}: " + ", ".join(parts))
 
 
-def print_cost_check(label: str, check: dict) -> None:
+def print_cost_check(label: str, check: CostCheck | None) -> None:
     """This host's predicted latency against the measured figure, per kernel set; RAM and flash."""
-    if "skipped" in check:
-        print(f"{label} predicted vs measured: skipped ({check['skipped']})")
+    from nas.deploy.export_record import SkippedCostCheck
+
+    if check is None:  # a record from before cost checks: nothing to print
         return
-    for kernels, figures in check["latency"].items():
+    if isinstance(check, SkippedCostCheck):
+        print(f"{label} predicted vs measured: skipped ({check.reason})")
+        return
+    for kernels, figures in check.latency.items():
         print(
-            f"{label} [{kernels:7s}] latency predicted {figures['predicted_ms'] * 1000:.2f} us "
-            f"({figures['provenance']}), {figures['error_pct']:+.1f}% off the measured figure"
+            f"{label} [{kernels:7s}] latency predicted {figures.predicted_ms * 1000:.2f} us "
+            f"({figures.provenance}), {figures.error_pct:+.1f}% off the measured figure"
         )
-    ram, flash = check["ram_bytes"], check["flash_bytes"]
+    ram, flash = check.ram_bytes, check.flash_bytes
     print(
-        f"{label} RAM predicted {ram['predicted']} B vs measured {ram['measured']} B; "
-        f"flash predicted {flash['predicted']} B vs file {flash['measured']} B"
+        f"{label} RAM predicted {ram.predicted} B vs measured {ram.measured} B; "
+        f"flash predicted {flash.predicted} B vs file {flash.measured} B"
     )

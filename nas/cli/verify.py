@@ -31,24 +31,24 @@ def run(args: argparse.Namespace) -> int:
     """Runs `nas verify`."""
     from nas.deploy.study_export import verify_file
 
-    record = verify_file(
+    verified = verify_file(
         args.model,
         dataset_source=args.dataset,
         threads=args.threads,
         min_accuracy=args.min_accuracy,
         under_load=args.under_load,
     )
-    output.print_checks(str(args.model), record)
-    for item in record["not_checked"]:
+    output.print_checks(str(args.model), verified.kernels, verified.runtime_memory)
+    for item in verified.not_checked:
         print(f"{args.model} not checked: {item}")
-    if record["accuracy_judged_against"] is None:
+    if verified.accuracy_judged_against is None:
         print(
             f"nas verify: error: {args.model} is not verified: nothing to judge its accuracy against "
             "(pass --min-accuracy)",
             file=sys.stderr,
         )
         return 1
-    if not record["passed"]:
-        print(f"nas verify: error: {args.model} fails against {record['accuracy_judged_against']}", file=sys.stderr)
+    if not verified.passed:
+        print(f"nas verify: error: {args.model} fails against {verified.accuracy_judged_against}", file=sys.stderr)
         return 1
     return 0

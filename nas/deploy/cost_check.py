@@ -9,7 +9,6 @@ file size.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from latency_models.device import this_host
 from latency_models.energy import measure_energy_mj, rapl_packages
@@ -18,6 +17,7 @@ from latency_models.host import cpu_facts
 from latency_models.litert import load_interpreter
 from latency_models.registry import cost_model
 from latency_models.timing import TimingProtocol, time_invokes
+from nas.deploy.export_record import Compared, CostCheck, EnergyCheck, HostCostCheck, LatencyCheck, SkippedCostCheck
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
 
@@ -44,7 +44,7 @@ def host_cost_check(
     runtime_bytes: int,
     threads: int = 1,
     measured_ms: Mapping[str, float] | None = None,
-) -> dict[str, Any]:
+) -> CostCheck:
     """Per kernel set: predicted and measured latency and the error; predicted and measured RAM (``runtime_bytes``,
     the interpreter's tensor memory the caller already read) and flash. ``measured_ms`` is the latency per kernel
     set the caller already measured with the same protocol (a file is timed once); missing ones are timed here."""
@@ -52,31 +52,31 @@ def host_cost_check(
         host = this_host()
         models = {kernels: cost_model(host.name, kernels) for kernels in host.kernel_sets}
     except CostModelError as err:  # no host table: nothing to compare against, and say so
-        return {"skipped": str(err)}
+        return SkippedCostCheck(reason=str(err))
     protocol = TimingProtocol(threads=threads)
     costs = {kernels: model.cost(graph, candidate) for kernels, model in models.items()}
-    latency = {}
+    latency: dict[str, LatencyCheck] = {}
     for kernels, predicted in costs.items():
         known = (measured_ms or {}).get(kernels)
         measured = known if known is not None else time_invokes(content, delegate=kernels, protocol=protocol).median_ms
-        latency[kernels] = {
-            "predicted_ms": predicted.latency_ms.value,
-            "provenance": predicted.latency_ms.label,
-            "measured_ms": measured,
-            "error_pct": round(100 * (predicted.latency_ms.value - measured) / measured, 2),
-        }
+        latency[kernels] = LatencyCheck(
+            predicted_ms=predicted.latency_ms.value,
+            provenance=predicted.latency_ms.label,
+            measured_ms=measured,
+            error_pct=round(100 * (predicted.latency_ms.value - measured) / measured, 2),
+        )
     cost, default = costs["builtin"], costs["xnnpack"]
-    return {
-        "device": host.name,
-        "cpu": cpu_facts(),  # `nas profile --add-exports` folds only exports measured on this CPU into the host tables
-        "latency": latency,
-        "energy_mj": {
-            "predicted": default.energy_mj.value,
-            "provenance": default.energy_mj.label,
-            "measured": measured_energy(content, threads),
-            "measured_note": "RAPL package energy per inference (XNNPACK); None: this machine has no power counter",
-        },
-        "ram_bytes": {"predicted": int(cost.ram_bytes.value), "measured": runtime_bytes},
-        "flash_bytes": {"predicted": round(cost.flash_bytes.value), "measured": len(content)},
-        "protocol": protocol.describe(),
-    }
+    return HostCostCheck(
+        device=host.name,
+        cpu=cpu_facts(),  # `nas profile --add-exports` folds only exports measured on this CPU into the host tables
+        latency=latency,
+        energy_mj=EnergyCheck(
+            predicted=default.energy_mj.value,
+            provenance=default.energy_mj.label,
+            measured=measured_energy(content, threads),
+            measured_note="RAPL package energy per inference (XNNPACK); None: this machine has no power counter",
+        ),
+        ram_bytes=Compared(predicted=int(cost.ram_bytes.value), measured=runtime_bytes),
+        flash_bytes=Compared(predicted=round(cost.flash_bytes.value), measured=len(content)),
+        protocol=protocol.describe(),
+    )

@@ -74,14 +74,14 @@ def select_and_accept(
     if isinstance(result, Shortfall):
         return result
     (record,) = export_trials(name, [result.number], results_dir=results_dir, storage=storage)
-    if not record["passed"]:
+    if not record.passed:
         reason = f"trial {result.number}'s export failed verification (see verification.json); nothing accepted"
         return Shortfall(binding={}, closest=result.number, reason=reason)
-    if record["quality_warning"] and not allow_collapsed:
-        reason = f"trial {result.number}: {record['quality_warning']}; pass --allow-collapsed to accept it anyway"
+    if record.quality_warning and not allow_collapsed:
+        reason = f"trial {result.number}: {record.quality_warning}; pass --allow-collapsed to accept it anyway"
         return Shortfall(binding={}, closest=result.number, reason=reason)
     paths = StudyPaths(results_dir, name)
-    model_bytes = Path(record["model"]).read_bytes()
+    model_bytes = Path(record.model).read_bytes()
     evidence = _evidence(config, paths, front, result.number, target, kernel_set)
     figures = {**_figures(front.set_index("number").loc[result.number], target), **evidence["figures"]}
     cards: dict[int, dict[str, Any]] = {}

@@ -7,10 +7,8 @@ a point or top-1 agreement under 99%) is recorded with the first layer whose out
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import optuna
@@ -18,16 +16,27 @@ import optuna
 from latency_models.cost import COST_FIGURES
 from latency_models.device import DeviceProfile
 from latency_models.errors import ModelLoadError
-from latency_models.runtime_memory import tensor_memory
+from latency_models.runtime_memory import TensorMemory, tensor_memory
 from nas.activity import require_quiet_machine
 from nas.analysis.pareto import front_frame, knee_point, trials_frame
 from nas.analysis.quality import collapse_warning
 from nas.checkpoint import atomic_write_bytes
 from nas.compress.shrink import shrink
 from nas.deploy.cost_check import host_cost_check
+from nas.deploy.export_record import (
+    DeviceFigure,
+    DeviceFigures,
+    Divergence,
+    ExportRecord,
+    KernelResult,
+    PredictedSize,
+    merge_record,
+    read_records,
+    record_of_model,
+)
 from nas.deploy.layer_diff import compare_layers, first_divergence
 from nas.errors import ConfigError
-from nas.paths import StudyPaths, reference_path, verification_of
+from nas.paths import StudyPaths, reference_path
 from nas.runtime.export import CALIBRATION_EXAMPLES, export_candidate
 from nas.runtime.verify import AccuracyBar, KernelCheck, Reference, check_kernels, minimum_bar, reference_bar
 from nas.search.context import ModelContext, build_model_context
@@ -47,7 +56,7 @@ def export_trials(
     threads: int = 1,
     knee: bool = False,
     under_load: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[ExportRecord]:
     """Exports and verifies trials (``numbers``; the whole front when None; the knee point with ``knee``).
 
     Verification times the host, so it is refused while searches run on this machine unless ``under_load``.
@@ -63,12 +72,12 @@ def export_trials(
         numbers = [int(n) for n in front["number"]]
     _check_trials(study, numbers, paths)
     if paths.verification.exists():
-        _read_records(paths.verification)  # a damaged record file is refused before anything is exported
+        read_records(paths.verification)  # a damaged record file is refused before anything is exported
     context = build_model_context(saved.problem())
     return [export_trial(context, saved, number, threads) for number in numbers]
 
 
-def export_trial(context: ModelContext, saved: SavedStudy, number: int, threads: int) -> dict[str, Any]:
+def export_trial(context: ModelContext, saved: SavedStudy, number: int, threads: int) -> ExportRecord:
     """Exports one trial, verifies it, writes the model and its record; returns the record."""
     study, paths = saved.study, saved.paths
     trial = study.trials[number]
@@ -86,49 +95,52 @@ def export_trial(context: ModelContext, saved: SavedStudy, number: int, threads:
     trial_record = TrialRecord.of(trial)
     figures = {} if trial_record is None else trial_record.figures
     memory = tensor_memory(model.content)
-    record = {
-        "trial": number,
-        "dataset": context.config.dataset,
-        "model": str(path),
-        "passed": passed,
-        "candidate": candidate.to_dict(),
-        "file_bytes": model.file_bytes,
-        "gzip_bytes": model.gzip_bytes,
-        "predicted": {
-            "stored_bytes": figures.get("stored_bytes"),
-            "compressed_bytes": figures.get("compressed_bytes"),
-            "provenance": "exact size accounting of the constants (graph structure not counted)",
-        },
-        "jax_test_accuracy": jax_accuracy,
-        "quality_warning": collapse_warning(
+    x_layers = dataset.x_test[:64]  # a failed export's per-layer comparison
+    record = ExportRecord(
+        trial=number,
+        dataset=context.config.dataset,
+        model=str(path),
+        passed=passed,
+        candidate=candidate.to_dict(),
+        file_bytes=model.file_bytes,
+        gzip_bytes=model.gzip_bytes,
+        predicted=PredictedSize(
+            stored_bytes=figures.get("stored_bytes"), compressed_bytes=figures.get("compressed_bytes")
+        ),
+        jax_test_accuracy=jax_accuracy,
+        quality_warning=collapse_warning(
             jax_accuracy, study.user_attrs.get("baseline", {}).get("test_accuracy", 0.0), graph.num_classes
         ),
-        "kernels": [{**asdict(check), "passed": check.passed} for check in checks],
-        "device_figures": None if trial_record is None else device_figures(context.problem.device, trial_record),
-        "latency_provenance": "measured on this host, LiteRT Python interpreter, batch 1, the cost tables' protocol",
-        "runtime_memory": asdict(memory),
-        "cost_check": host_cost_check(
+        kernels=tuple(KernelResult.of(check) for check in checks),
+        device_figures=None if trial_record is None else device_figures(context.problem.device, trial_record),
+        latency_provenance="measured on this host, LiteRT Python interpreter, batch 1, the cost tables' protocol",
+        runtime_memory=memory,
+        cost_check=host_cost_check(
             model.content, graph, candidate, memory.runtime_bytes, threads, measured_ms=_medians(checks)
         ),
-    }
-    if not passed:
-        record.update(divergence_report(model.content, graph, params, compression, dataset.x_test[:64]))
-    _merge_record(paths.verification, record)
+        divergence=None if passed else divergence_report(model.content, graph, params, compression, x_layers),
+    )
+    merge_record(paths.verification, record)
     return record
 
 
-def device_figures(device: DeviceProfile, record: TrialRecord) -> dict[str, Any] | None:
+def device_figures(device: DeviceProfile, record: TrialRecord) -> DeviceFigures | None:
     """The study device's own figures for a trial, each with its provenance, and the margin left under the
     device's RAM and flash limits (None when the study costed no device figure)."""
     if not record.provenance:
         return None
     values = record.figures
-    figures = {name: {"value": values[name], "provenance": record.provenance[name]} for name in COST_FIGURES}
     limits = {"ram_bytes": device.ram_bytes, "flash_bytes": device.flash_bytes}
-    for name, limit in limits.items():
-        if limit is not None:
-            figures[name] |= {"limit": limit, "margin_pct": round(100 * (1 - values[name] / limit), 1)}
-    return {"device": device.name, "figures": figures}
+    figures = {}
+    for name in COST_FIGURES:
+        limit = limits.get(name)
+        figures[name] = DeviceFigure(
+            value=values[name],
+            provenance=record.provenance[name],
+            limit=limit,
+            margin_pct=None if limit is None else round(100 * (1 - values[name] / limit), 1),
+        )
+    return DeviceFigures(device=device.name, figures=figures)
 
 
 def _medians(checks: list[KernelCheck]) -> dict[str, float]:
@@ -136,15 +148,33 @@ def _medians(checks: list[KernelCheck]) -> dict[str, float]:
     return {check.delegate: check.latency.median_ms for check in checks if check.latency is not None}
 
 
-def divergence_report(content: bytes, graph, params, compression, x: np.ndarray) -> dict[str, Any]:
+def divergence_report(content: bytes, graph, params, compression, x: np.ndarray) -> Divergence:
     """Per-layer output comparison of a failed export, naming the first layer that diverges."""
     small = shrink(graph, params, compression)
     diffs = compare_layers(content, small.graph, small.params, small.compression, x)
     divergent = first_divergence(diffs)
-    return {
-        "layers": [asdict(d) | {"steps": d.steps} for d in diffs],
-        "first_divergent_layer": None if divergent is None else divergent.layer,
-    }
+    return Divergence(
+        layers=tuple(asdict(d) | {"steps": d.steps} for d in diffs),
+        first_layer=None if divergent is None else divergent.layer,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileVerification:
+    """What ``verify_file`` found of a ``.tflite``: its checks, what they were judged against, what was not checked.
+
+    Printed, never stored: the checks of a study's export are its ``ExportRecord``.
+    """
+
+    model: str
+    dataset: str
+    reference: str | None  # what agreement was checked against (None: the kernel sets against each other)
+    accuracy_judged_against: str | None  # None: accuracy was not judged, so the file is not verified
+    not_checked: tuple[str, ...]
+    jax_test_accuracy: float | None  # from the export's record, when the file is a study's export
+    passed: bool
+    kernels: tuple[KernelResult, ...]
+    runtime_memory: TensorMemory
 
 
 def verify_file(
@@ -154,7 +184,7 @@ def verify_file(
     threads: int = 1,
     min_accuracy: float | None = None,
     under_load: bool = False,
-) -> dict[str, Any]:
+) -> FileVerification:
     """Re-runs the checks on any ``.tflite`` and says what it could not check.
 
     Agreement is checked against the JAX predictions kept beside a file exported here. Accuracy is judged
@@ -167,8 +197,8 @@ def verify_file(
     except OSError as err:
         raise ModelLoadError(f"cannot read {str(path)!r}: {err.strerror}") from None
     require_quiet_machine("verification", under_load=under_load)
-    record = _record_of(path)
-    source = dataset_source or (record or {}).get("dataset") or "digits"
+    record = record_of_model(path)
+    source = dataset_source or (record.dataset if record is not None else None) or "digits"
     dataset = load_dataset(source)
     reference = _stored_reference(path, dataset.y_test)
     bar = _accuracy_bar(reference, record, min_accuracy)
@@ -181,17 +211,17 @@ def verify_file(
         )
     if bar is None:
         not_checked.append("accuracy (no JAX reference and no recorded accuracy): pass --min-accuracy to judge it")
-    return {
-        "model": str(path),
-        "dataset": source,
-        "reference": "JAX fake-quant predictions of the same candidate" if reference is not None else None,
-        "accuracy_judged_against": None if bar is None else bar.source,
-        "not_checked": not_checked,
-        "jax_test_accuracy": None if record is None else record["jax_test_accuracy"],
-        "passed": all(check.passed for check in checks),
-        "kernels": [{**asdict(check), "passed": check.passed} for check in checks],
-        "runtime_memory": asdict(tensor_memory(content)),
-    }
+    return FileVerification(
+        model=str(path),
+        dataset=source,
+        reference="JAX fake-quant predictions of the same candidate" if reference is not None else None,
+        accuracy_judged_against=None if bar is None else bar.source,
+        not_checked=tuple(not_checked),
+        jax_test_accuracy=None if record is None else record.jax_test_accuracy,
+        passed=all(check.passed for check in checks),
+        kernels=tuple(KernelResult.of(check) for check in checks),
+        runtime_memory=tensor_memory(content),
+    )
 
 
 def _stored_reference(path: Path, labels: np.ndarray) -> Reference | None:
@@ -213,27 +243,17 @@ def _stored_reference(path: Path, labels: np.ndarray) -> Reference | None:
 
 
 def _accuracy_bar(
-    reference: Reference | None, record: dict[str, Any] | None, minimum: float | None
+    reference: Reference | None, record: ExportRecord | None, minimum: float | None
 ) -> AccuracyBar | None:
     """What accuracy is judged against: the user's minimum, the JAX reference, or the export's record."""
     if minimum is not None:
         return minimum_bar(minimum, f"--min-accuracy {minimum:g}")
     if reference is not None:
         return reference_bar(reference)
-    recorded = (record or {}).get("jax_test_accuracy")
-    if recorded is None:
+    if record is None:
         return None
+    recorded = record.jax_test_accuracy
     return AccuracyBar(low=recorded, high=recorded, source="JAX test accuracy recorded at export")
-
-
-def _record_of(path: Path) -> dict[str, Any] | None:
-    verification = verification_of(path)
-    if not verification.exists():
-        return None
-    for record in _read_records(verification).values():
-        if Path(record["model"]).resolve() == path.resolve():
-            return record
-    return None
 
 
 def _check_trials(study: optuna.Study, numbers: list[int], paths: StudyPaths) -> None:
@@ -243,21 +263,3 @@ def _check_trials(study: optuna.Study, numbers: list[int], paths: StudyPaths) ->
             raise ConfigError(f"trial {number} of {study.study_name!r} is not a finished trial")
         if not paths.trial_weights(number).exists():
             raise ConfigError(f"the weights of trial {number} are missing ({paths.trial_weights(number)})")
-
-
-def _read_records(path: Path) -> dict[str, Any]:
-    """The verification records in ``path``; a damaged file is refused, never overwritten (it holds other
-    trials' records)."""
-    try:
-        records = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ConfigError(f"{path} is damaged ({err}); move it away and export the trials again") from None
-    if not isinstance(records, dict):
-        raise ConfigError(f"{path} is damaged (not a JSON object); move it away and export the trials again")
-    return records
-
-
-def _merge_record(path: Path, record: dict[str, Any]) -> None:
-    records = _read_records(path) if path.exists() else {}
-    records[f"trial-{record['trial']}"] = record
-    atomic_write_bytes(path, lambda handle: handle.write(json.dumps(records, indent=1).encode()))

@@ -32,6 +32,7 @@ from nas.analysis.plots import save_figure
 from nas.analysis.report import device_fronts_plot, pareto_report, plot_report
 from nas.checkpoint import atomic_write_bytes
 from nas.compress.float_regions import load_spec
+from nas.deploy.export_record import DeviceFigures, LatencyCheck, read_records
 from nas.deploy.model_card import cost_model_identity
 from nas.objectives import directions
 from nas.paths import StudyPaths
@@ -192,44 +193,47 @@ def _verification_table(paths: StudyPaths) -> pd.DataFrame:
     if not paths.verification.exists():
         return pd.DataFrame({"exports": [f"none yet: `nas export --study {paths.name} --knee`"]})
     rows = []
-    for record in json.loads(paths.verification.read_text()).values():
-        latency = record.get("cost_check", {}).get("latency", {}).get("xnnpack", {})
-        ram = record.get("cost_check", {}).get("ram_bytes", {})
+    for record in read_records(paths.verification).values():
+        check = record.host_check
+        ram = (None, None) if check is None else (check.ram_bytes.predicted, check.ram_bytes.measured)
         rows.append(
             {
-                "trial": record["trial"],
-                "parity": "passed" if record["passed"] else "FAILED",
-                "warning": record.get("quality_warning") or "-",
-                "JAX test accuracy": record["jax_test_accuracy"],
-                "LiteRT accuracy": " / ".join(f"{k['accuracy']:.4f}" for k in record["kernels"]),
-                **_device_columns(record.get("device_figures")),
-                "this host: latency predicted / measured (us)": _pair_us(latency),
-                "this host: RAM predicted / measured (B)": f"{ram.get('predicted')} / {ram.get('measured')}",
+                "trial": record.trial,
+                "parity": "passed" if record.passed else "FAILED",
+                "warning": record.quality_warning or "-",
+                "JAX test accuracy": record.jax_test_accuracy,
+                "LiteRT accuracy": " / ".join(f"{k.accuracy:.4f}" for k in record.kernels),
+                **_device_columns(record.device_figures),
+                "this host: latency predicted / measured (us)": _pair_us(
+                    None if check is None else check.latency.get("xnnpack")
+                ),
+                "this host: RAM predicted / measured (B)": f"{ram[0]} / {ram[1]}",
             }
         )
     return pd.DataFrame(rows)
 
 
-def _pair_us(latency: dict[str, Any]) -> str:
-    nan = float("nan")
-    return f"{1000 * latency.get('predicted_ms', nan):.2f} / {1000 * latency.get('measured_ms', nan):.2f}"
+def _pair_us(latency: LatencyCheck | None) -> str:
+    if latency is None:  # no host cost check (no host table, or an older record)
+        return "nan / nan"
+    return f"{1000 * latency.predicted_ms:.2f} / {1000 * latency.measured_ms:.2f}"
 
 
-def _device_columns(device: dict[str, Any] | None) -> dict[str, str]:
+def _device_columns(device: DeviceFigures | None) -> dict[str, str]:
     """The study device's own figures for an export (provenance in brackets, margins under its memory limits)."""
     if device is None:
         return {}
-    figures = device["figures"]
+    figures = device.figures
 
     def memory(name: str) -> str:
         figure = figures[name]
-        limit = f" of {figure['limit']}, margin {figure['margin_pct']:g}%" if "limit" in figure else ""
-        return f"{figure['value']:.0f}{limit} ({figure['provenance']})"
+        limit = "" if figure.limit is None else f" of {figure.limit}, margin {figure.margin_pct:g}%"
+        return f"{figure.value:.0f}{limit} ({figure.provenance})"
 
-    name = device["device"]
+    name = device.device
     return {
-        f"{name}: latency (us)": f"{figures['latency_ms']['value'] * 1000:.3g} ({figures['latency_ms']['provenance']})",
-        f"{name}: energy (mJ)": f"{figures['energy_mj']['value']:.3g} ({figures['energy_mj']['provenance']})",
+        f"{name}: latency (us)": f"{figures['latency_ms'].value * 1000:.3g} ({figures['latency_ms'].provenance})",
+        f"{name}: energy (mJ)": f"{figures['energy_mj'].value:.3g} ({figures['energy_mj'].provenance})",
         f"{name}: RAM (B)": memory("ram_bytes"),
         f"{name}: flash (B)": memory("flash_bytes"),
     }

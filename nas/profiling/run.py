@@ -3,7 +3,6 @@ profile, atomically."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from latency_models.layered import LayeredCostModel
 from latency_models.registry import cost_model
 from latency_models.table import LatencyTable, load_table, save_table
 from latency_models.tflite_keys import file_keys
+from nas.deploy.export_record import read_records
 from nas.profiling.profile import Grid, profile_device
 from nas.profiling.reference import (
     calibrate,
@@ -165,14 +165,13 @@ def measured_exports(results_dir: Path) -> list[tuple[Path, dict[str, float]]]:
     """(model file, measured ms per kernel set) of every export record under ``results_dir`` measured here."""
     found = []
     for verification in sorted(results_dir.glob("*/verification.json")):
-        for record in json.loads(verification.read_text()).values():
-            check = record.get("cost_check", {})
-            model = Path(record.get("model", ""))
-            if check.get("device") != this_host().name or not model.is_file():
+        for record in read_records(verification).values():
+            check, model = record.host_check, Path(record.model)
+            if check is None or check.device != this_host().name or not model.is_file():
                 continue
-            if check.get("cpu") not in (None, cpu_facts()):  # measured on another CPU: not this host's figure
+            if check.cpu not in (None, cpu_facts()):  # measured on another CPU: not this host's figure
                 continue
-            found.append((model, {k: v["measured_ms"] for k, v in check.get("latency", {}).items()}))
+            found.append((model, {kernels: figures.measured_ms for kernels, figures in check.latency.items()}))
     return found
 
 

@@ -160,8 +160,8 @@ def test_a_diverging_export_fails_and_names_the_first_divergent_layer(cnn_graph,
     checks = check_kernels(content, digits.x_test, digits.y_test, reference)
     assert not any(check.passed for check in checks)
     report = divergence_report(content, cnn_graph, params, compression, digits.x_test[:64])
-    assert report["first_divergent_layer"] == "conv2"
-    assert [layer["layer"] for layer in report["layers"]][:2] == ["conv1", "conv2"]
+    assert report.first_layer == "conv2"
+    assert [layer["layer"] for layer in report.layers][:2] == ["conv1", "conv2"]
 
 
 # MobileNet v1 is not here: at width 0.25 on 8x8 inputs even its uniform int8 model, fine-tuned as here, falls

@@ -21,6 +21,7 @@ from latency_models.errors import CostModelError
 from latency_models.host import cpu_facts
 from latency_models.registry import cost_model
 from latency_models.timing import TimingProtocol, time_invokes
+from nas.deploy.export_record import Compared, ExportRecord, HostCostCheck, LatencyCheck, PredictedSize, merge_record
 from nas.profiling.flash_fit import export_random
 from nas.profiling.reference import reference_models
 from nas.profiling.run import add_exports_and_save, calibrate_and_save, calibrate_from_csv
@@ -117,20 +118,15 @@ def test_calibrating_again_and_folding_in_exports(profiled_devices, tmp_path):
 
     graph = analyze(load_model_spec("cnn"), (8, 8, 1), 10)
     content = export_random(graph, Candidate.uniform(graph, weight_bits=8, activation_bits=8))
-    records = {}
     for index, cpu in enumerate((cpu_facts(), {"model": "another CPU"})):
         model = tmp_path / "results" / "s1" / "models" / f"trial-{index}.tflite"
         model.parent.mkdir(parents=True, exist_ok=True)
         model.write_bytes(content)
-        latency = {
-            k: {"measured_ms": time_invokes(content, delegate=k, protocol=TimingProtocol(rounds=5)).median_ms}
+        measured = {
+            k: time_invokes(content, delegate=k, protocol=TimingProtocol(rounds=5)).median_ms
             for k in ("xnnpack", "builtin")
         }
-        records[f"trial-{index}"] = {
-            "model": str(model),
-            "cost_check": {"device": "host", "cpu": cpu, "latency": latency},
-        }
-    (tmp_path / "results" / "s1" / "verification.json").write_text(json.dumps(records))
+        merge_record(model.parents[1] / "verification.json", _export_record(index, model, cpu, measured))
 
     for _ in range(2):  # folding in twice replaces the export points, never duplicates them
         folded = add_exports_and_save("host", tmp_path / "results", directory=devices)
@@ -140,6 +136,38 @@ def test_calibrating_again_and_folding_in_exports(profiled_devices, tmp_path):
             assert len(names) == references + 1 and names[-1].endswith("trial-0.tflite")
     with pytest.raises(CostModelError, match=r"no exported model under .* has a measured host latency"):
         add_exports_and_save("host", tmp_path / "empty", directory=devices)
+
+
+def _export_record(trial: int, model, cpu: dict, measured_ms: dict[str, float]) -> ExportRecord:
+    """An export's record holding what the fold-in reads: its file and the latency measured on ``cpu``."""
+    content = model.read_bytes()
+    latency = {
+        kernels: LatencyCheck(predicted_ms=ms, provenance="fitted", measured_ms=ms, error_pct=0.0)
+        for kernels, ms in measured_ms.items()
+    }
+    check = HostCostCheck(
+        device="host",
+        cpu=cpu,
+        latency=latency,
+        energy_mj=None,
+        ram_bytes=Compared(predicted=0, measured=0),
+        flash_bytes=Compared(predicted=len(content), measured=len(content)),
+        protocol=TimingProtocol(rounds=5).describe(),
+    )
+    return ExportRecord(
+        trial=trial,
+        dataset="digits",
+        model=str(model),
+        passed=True,
+        candidate={},
+        file_bytes=len(content),
+        gzip_bytes=len(content),
+        predicted=PredictedSize(stored_bytes=None, compressed_bytes=None),
+        jax_test_accuracy=0.0,
+        kernels=(),
+        latency_provenance="measured on this host",
+        cost_check=check,
+    )
 
 
 def _write_csv(path, rows: list[tuple[str, str]]) -> None:
