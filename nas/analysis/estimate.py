@@ -14,9 +14,9 @@ from pathlib import Path
 import optuna
 
 from latency_models.cost import Cost, Figure
-from latency_models.device import load_device
+from latency_models.device import load_device, this_host
 from latency_models.registry import cost_model
-from latency_models.runtime_memory import tensor_memory
+from latency_models.runtimes import runtime_for
 from latency_models.tflite_keys import file_keys
 from nas.analysis.rescore import study_graph
 from nas.compress.float_regions import load_spec
@@ -96,7 +96,7 @@ def estimate_file(path: Path, device: str, kernel_set: str | None = None) -> Est
     ]
     if unrunnable:
         raise ConfigError(f"{device} does not run {', '.join(unrunnable)}; export another precision for it")
-    memory = tensor_memory(content)
+    memory = runtime_for(this_host()).memory_plan(content)  # the plan of this machine's runtime
     here = model.device.measurable_here  # the interpreter's arena is this machine's: measured only for it
     cost = model.cost_of_parts(
         model.parts_of_keys(keys.layers, keys.boundaries),

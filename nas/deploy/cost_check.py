@@ -16,7 +16,7 @@ from latency_models.errors import CostModelError
 from latency_models.host import cpu_facts
 from latency_models.litert import load_interpreter
 from latency_models.registry import cost_model
-from latency_models.timing import TimingProtocol, time_invokes
+from latency_models.runtimes import runtime_for
 from nas.deploy.export_record import Compared, CostCheck, EnergyCheck, HostCostCheck, LatencyCheck, SkippedCostCheck
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
@@ -53,12 +53,15 @@ def host_cost_check(
         models = {kernels: cost_model(host.name, kernels) for kernels in host.kernel_sets}
     except CostModelError as err:  # no host table: nothing to compare against, and say so
         return SkippedCostCheck(reason=str(err))
-    protocol = TimingProtocol(threads=threads)
+    runtime = runtime_for(host)
+    protocol = runtime.timing_protocol(threads)
     costs = {kernels: model.cost(graph, candidate) for kernels, model in models.items()}
     latency: dict[str, LatencyCheck] = {}
     for kernels, predicted in costs.items():
         known = (measured_ms or {}).get(kernels)
-        measured = known if known is not None else time_invokes(content, delegate=kernels, protocol=protocol).median_ms
+        measured = (
+            known if known is not None else runtime.time(content, kernel_set=kernels, protocol=protocol).median_ms
+        )
         latency[kernels] = LatencyCheck(
             predicted_ms=predicted.latency_ms.value,
             provenance=predicted.latency_ms.label,

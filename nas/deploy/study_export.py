@@ -14,9 +14,10 @@ import numpy as np
 import optuna
 
 from latency_models.cost import COST_FIGURES
-from latency_models.device import DeviceProfile
+from latency_models.device import DeviceProfile, this_host
 from latency_models.errors import ModelLoadError
-from latency_models.runtime_memory import TensorMemory, tensor_memory
+from latency_models.runtime_memory import TensorMemory
+from latency_models.runtimes import runtime_for
 from nas.activity import require_quiet_machine
 from nas.analysis.pareto import front_frame, knee_point, trials_frame
 from nas.analysis.quality import collapse_warning
@@ -94,7 +95,7 @@ def export_trial(context: ModelContext, saved: SavedStudy, number: int, threads:
     atomic_write_bytes(reference_path(path), lambda handle: np.save(handle, reference.logits))
     trial_record = TrialRecord.of(trial)
     figures = {} if trial_record is None else trial_record.figures
-    memory = tensor_memory(model.content)
+    memory = runtime_for(this_host()).memory_plan(model.content)
     x_layers = dataset.x_test[:64]  # a failed export's per-layer comparison
     record = ExportRecord(
         trial=number,
@@ -220,7 +221,7 @@ def verify_file(
         jax_test_accuracy=None if record is None else record.jax_test_accuracy,
         passed=all(check.passed for check in checks),
         kernels=tuple(KernelResult.of(check) for check in checks),
-        runtime_memory=tensor_memory(content),
+        runtime_memory=runtime_for(this_host()).memory_plan(content),
     )
 
 
