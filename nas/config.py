@@ -10,8 +10,8 @@ from typing import Any
 from nas.errors import ConfigError
 from nas.objectives import ACCURACY, DEVICE_TERMS, SIZE_TERMS, SPARSITY_TERMS, cost_terms, term
 
-# Adam's rate for training a baseline from scratch; depthwise-separable families declare a higher one in their
-# spec (measured per family: benchmarks/baseline_rates.py).
+# Adam's rate for training a baseline from scratch; a family that trains clearly better at another rate declares
+# it in its spec (measured per family: benchmarks/baseline_rates.py).
 DEFAULT_TRAIN_LEARNING_RATE = 3e-3
 
 
@@ -20,7 +20,7 @@ class TrainConfig:
     """Baseline training hyper-parameters.
 
     ``learning_rate=None`` takes the rate the model spec declares (``train_learning_rate``), else
-    ``DEFAULT_TRAIN_LEARNING_RATE``: see ``resolved``.
+    ``DEFAULT_TRAIN_LEARNING_RATE`` (``rate``); a study stores the ``resolved`` form.
     """
 
     epochs: int = 60
