@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from search_spaces.graph import LayerSpec, ModelGraph
-from search_spaces.space import Candidate, LayerPolicy, kept_count
+from search_spaces.space import Candidate, LayerPolicy
 from search_spaces.spec import FLOAT_OP
+from search_spaces.techniques.channel_keep import kept_count
 
 QPARAM_BYTES_PER_CHANNEL = 4 + 8  # float32 scale + int64 zero point
 

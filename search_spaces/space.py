@@ -207,8 +207,3 @@ def _technique_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     for technique in TECHNIQUES:
         settings |= technique.parse(raw)
     return settings
-
-
-def kept_count(size: int, keep_ratio: float) -> int:
-    """Channels kept out of ``size`` at ``keep_ratio`` (rounded half up, at least one)."""
-    return max(1, min(size, int(size * keep_ratio + 0.5)))

@@ -8,10 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from nas.compress.models import Compression, quant_points
-from nas.compress.prune import channel_masks, kernel_masks, structural_mask
 from nas.compress.quantize import integer_weights
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
+from search_spaces.techniques import TECHNIQUES
+from search_spaces.techniques.channel_keep import group_masks_of, structural_mask
 
 
 def build_compression(
@@ -22,25 +23,19 @@ def build_compression(
     channel_norm: str = "l2",
     ranges: dict[str, Any] | None = None,
 ) -> Compression:
-    """Masks from ``params`` (folded baseline weights), bit widths from ``candidate``, and activation ranges.
+    """Every technique's arrays for ``candidate`` (``Technique.arrays``, from the folded baseline weights
+    ``params``), and activation ranges.
 
     ``ranges`` defaults to [0, 0] everywhere; calibrate before fake-quantizing activations.
     """
-    groups = channel_masks(graph, params, candidate, norm=channel_norm)
-    kernels = kernel_masks(graph, params, candidate, groups)
-    channel = {
-        layer.name: jnp.asarray(groups[layer.out_group], jnp.float32)
-        for layer in graph.compressible
-        if layer.out_group in groups
-    }
-    policies = {layer.name: candidate.policy(layer.name) for layer in graph.compressible}
-    return {
-        "kernel_mask": {name: jnp.asarray(mask) for name, mask in kernels.items()},
-        "channel_mask": channel,
-        "weight_bits": {name: jnp.asarray(p.weight_bits, jnp.int32) for name, p in policies.items()},
-        "activation_bits": {name: jnp.asarray(p.activation_bits, jnp.int32) for name, p in policies.items()},
-        "ranges": ranges if ranges is not None else {k: jnp.zeros((2,), jnp.float32) for k in quant_points(graph)},
-    }
+    built: dict[str, Any] = {}
+    for technique in sorted(TECHNIQUES, key=lambda technique: technique.build_stage):
+        built |= technique.arrays(graph, params, candidate, built, channel_norm=channel_norm)
+    compression = {key: {name: jnp.asarray(array) for name, array in arrays.items()} for key, arrays in built.items()}
+    compression["ranges"] = (
+        ranges if ranges is not None else {k: jnp.zeros((2,), jnp.float32) for k in quant_points(graph)}
+    )
+    return compression
 
 
 def with_ranges(compression: Compression, ranges: dict[str, Any]) -> Compression:
@@ -49,14 +44,14 @@ def with_ranges(compression: Compression, ranges: dict[str, Any]) -> Compression
 
 
 def uncompressed_like(compression: Compression) -> Compression:
-    """``compression`` with nothing pruned and float32 everywhere: the uncompressed model in the same arrays."""
-    return {
-        **compression,
-        "kernel_mask": {name: jnp.ones_like(mask) for name, mask in compression["kernel_mask"].items()},
-        "channel_mask": {name: jnp.ones_like(mask) for name, mask in compression["channel_mask"].items()},
-        "weight_bits": {name: jnp.full_like(bits, 32) for name, bits in compression["weight_bits"].items()},
-        "activation_bits": {name: jnp.full_like(bits, 32) for name, bits in compression["activation_bits"].items()},
+    """``compression`` with nothing pruned and float32 everywhere: the uncompressed model in the same arrays
+    (each technique's ``uncompressed_fill``)."""
+    reset = {
+        key: {name: jnp.full_like(array, fill) for name, array in compression[key].items()}
+        for technique in TECHNIQUES
+        for key, fill in technique.uncompressed_fill.items()
     }
+    return {**compression, **reset}
 
 
 def apply_masks(params: dict[str, Any], compression: Compression) -> dict[str, Any]:
@@ -73,9 +68,7 @@ def stored_codes(
     graph: ModelGraph, params: dict[str, Any], candidate: Candidate, compression: Compression
 ) -> dict[str, np.ndarray]:
     """The weight symbols the file stores per layer (kept entries only), for the entropy size figure."""
-    group_masks = {
-        graph.layer(name).out_group: np.asarray(mask, bool) for name, mask in compression["channel_mask"].items()
-    }
+    group_masks = group_masks_of(graph, compression["channel_mask"])
     codes = {}
     for layer in graph.compressible:
         bits = candidate.policy(layer.name).weight_bits

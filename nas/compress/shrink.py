@@ -1,14 +1,19 @@
-"""Physical channel pruning: a smaller network whose tensors no longer hold the pruned channels.
+"""The weights an export converts: each compression technique's export step on the JAX side, in turn.
 
-The search simulates channel pruning with masks on full-size tensors; export needs the real thing. ``shrink``
-builds the narrower spec (a conv or dense keeps only its group's kept channels; depthwise convs, adds and pools
-follow their inputs), slices every kernel and bias on both axes, and slices the masks and activation ranges to
-match, so the small network computes exactly what the masked one did, with or without its compression
-arrays (the unstructured zeros are written into the kernels).
+The search simulates pruning with masks on full-size tensors; export needs the real thing. A technique names
+its step (``Technique.export_step``); the steps done on the weights before conversion are here
+(``WEIGHT_STEPS``), the ones done on the converted file belong to the runtime (``nas.runtime.export``):
+- ``channels_removed`` (channel pruning): the narrower spec (a conv or dense keeps only its group's kept
+  channels; depthwise convs, adds and pools follow their inputs), every kernel and bias sliced on both axes,
+  the masks sliced to match;
+- ``zeros_written`` (unstructured sparsity): the kernel mask multiplied into the kernels.
+``shrink`` runs them all, so the small network computes exactly what the masked one did, with or without its
+compression arrays.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,6 +21,7 @@ import numpy as np
 
 from nas.compress.models import Compression
 from search_spaces.graph import ModelGraph, analyze
+from search_spaces.techniques import TECHNIQUES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,7 +42,18 @@ def kept_channel_indices(graph: ModelGraph, compression: Compression) -> dict[in
 
 
 def shrink(graph: ModelGraph, params: dict[str, Any], compression: Compression) -> ShrunkModel:
-    """The physically pruned equivalent of ``(graph, params, compression)``."""
+    """The physically pruned equivalent of ``(graph, params, compression)``: every technique's weight step."""
+    model = ShrunkModel(graph=graph, params=params, compression=compression)
+    for technique in sorted(TECHNIQUES, key=lambda technique: technique.build_stage):
+        step = WEIGHT_STEPS.get(technique.export_step)
+        if step is not None:
+            model = step(model)
+    return model
+
+
+def remove_pruned_channels(model: ShrunkModel) -> ShrunkModel:
+    """Channel pruning's step: the narrower network without the pruned channels."""
+    graph, params, compression = model.graph, model.params, model.compression
     kept = kept_channel_indices(graph, compression)
     nodes = []
     for node in graph.spec.nodes:
@@ -49,12 +66,11 @@ def shrink(graph: ModelGraph, params: dict[str, Any], compression: Compression) 
     for layer in graph.compressible:
         out_index = kept[layer.out_group]
         in_index = _input_index(layer, kept)
-        mask = np.asarray(compression["kernel_mask"][layer.name])
-        kernel = np.asarray(params[layer.name]["kernel"]) * mask  # unstructured zeros are exported as zeros
         new_params[layer.name] = {
-            "kernel": _slice_kernel(kernel, layer.op, in_index, out_index),
+            "kernel": _slice_kernel(np.asarray(params[layer.name]["kernel"]), layer.op, in_index, out_index),
             "bias": np.asarray(params[layer.name]["bias"])[out_index],
         }
+        mask = np.asarray(compression["kernel_mask"][layer.name])
         kernel_masks[layer.name] = _slice_kernel(mask, layer.op, in_index, out_index)
     small_compression: Compression = {
         **compression,
@@ -62,6 +78,21 @@ def shrink(graph: ModelGraph, params: dict[str, Any], compression: Compression) 
         "channel_mask": {},  # nothing left to mask: the pruned channels are gone
     }
     return ShrunkModel(graph=small, params=new_params, compression=small_compression)
+
+
+def write_zeros(model: ShrunkModel) -> ShrunkModel:
+    """Unstructured sparsity's step: the pruned weights exported as zeros (the kernel mask multiplied in)."""
+    params = {
+        name: {**layer, "kernel": np.asarray(layer["kernel"]) * np.asarray(model.compression["kernel_mask"][name])}
+        for name, layer in model.params.items()
+    }
+    return replace(model, params=params)
+
+
+WEIGHT_STEPS: dict[str, Callable[[ShrunkModel], ShrunkModel]] = {
+    "channels_removed": remove_pruned_channels,
+    "zeros_written": write_zeros,
+}
 
 
 def _input_index(layer, kept: dict[int, np.ndarray]) -> np.ndarray | None:

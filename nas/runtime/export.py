@@ -17,6 +17,7 @@ import gzip
 import logging
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +34,11 @@ with third_party_output_silenced():  # the converter's native libraries announce
 from latency_models.keys import node_bits
 from latency_models.litert import load_interpreter
 from nas.compress.models import Compression, SpecNet
-from nas.compress.shrink import shrink
+from nas.compress.shrink import ShrunkModel, shrink
 from nas.errors import ConfigError
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
+from search_spaces.techniques import TECHNIQUES
 
 SIGNATURE = "serving_default"
 # Activation ranges come from the fake-quant model; these training examples only seed the quantizer.
@@ -219,10 +221,27 @@ def _override_ranges(qsvs: dict, ops: list[OpInfo], graph: ModelGraph, ranges: d
     return qsvs
 
 
+def quantize_per_layer(content: bytes, small: ShrunkModel, candidate: Candidate, calibration: Any) -> ModelBytes:
+    """Mixed precision's step on the converted file (see ``quantized_tflite``)."""
+    return quantized_tflite(content, small.graph, candidate, small.compression, calibration)
+
+
+# The techniques' export steps done on the converted file, by ``Technique.export_step``; the ones done on the
+# weights before conversion are ``nas.compress.shrink.WEIGHT_STEPS``.
+FILE_STEPS: dict[str, Callable[[bytes, ShrunkModel, Candidate, Any], ModelBytes]] = {
+    "per_layer_quantization": quantize_per_layer,
+}
+
+
 def export_candidate(
     graph: ModelGraph, params: dict[str, Any], compression: Compression, candidate: Candidate, calibration: Any
 ) -> ModelBytes:
-    """The ``.tflite`` of a fine-tuned candidate: channels physically removed, per-layer precision applied."""
+    """The ``.tflite`` of a fine-tuned candidate: every technique's export step, on the weights (channels
+    physically removed, zeros written) then on the converted file (per-layer precision applied)."""
     small = shrink(graph, params, compression)
-    float_model = float_tflite(small.graph, small.params)
-    return quantized_tflite(float_model.content, small.graph, candidate, small.compression, calibration)
+    model = float_tflite(small.graph, small.params)
+    for technique in sorted(TECHNIQUES, key=lambda technique: technique.build_stage):
+        step = FILE_STEPS.get(technique.export_step)
+        if step is not None:
+            model = step(model.content, small, candidate, calibration)
+    return model

@@ -16,7 +16,6 @@ from latency_models.registry import cost_model
 from latency_models.size import layer_sizes
 from nas.compress.compression import build_compression
 from nas.compress.float_regions import load_spec
-from nas.compress.prune import CHANNEL_NORMS
 from nas.config import SearchConfig
 from nas.errors import ConfigError
 from nas.objectives import term
@@ -27,6 +26,7 @@ from nas.training.learning_rate import RateChoice, chosen_learning_rate
 from nas.training.train import Baseline, train_baseline
 from search_spaces.graph import ModelGraph, analyze
 from search_spaces.space import Candidate, LayerPolicy, SearchSpace
+from search_spaces.techniques.channel_keep import CHANNEL_NORMS
 
 
 @dataclass(frozen=True, kw_only=True)

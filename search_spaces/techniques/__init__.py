@@ -1,10 +1,13 @@
 """The registry of compression techniques (``base.Technique``): every knob family the search offers.
 
-A new technique is one module here (its ``Technique`` subclass), its entry in ``TECHNIQUES`` and its
+A new technique is one module here (its ``Technique`` subclass: knobs, arrays of the compressed model, its
+share of the cost keys and figures, the name of its export step), its entry in ``TECHNIQUES`` and its
 ``LayerPolicy`` / ``LayerChoices`` / ``SearchSpace`` fields; the space's JSON keys, the Optuna round trip, the
-allocation, ``nas analyze`` and the layer plots pick it up from the registry. Its arrays in the compressed
-model, its cost keys and its export recipe live beside the existing ones in ``nas.compress``,
-``latency_models`` and ``nas.runtime``.
+allocation, ``nas analyze``, the layer plots and ``build_compression`` pick it up from the registry. What
+stays outside it: how its arrays act in the forward pass (``nas.compress.models``), how a cost key's fields
+become a latency (each cost-model kind), and how each runtime does its export step (``WEIGHT_STEPS`` in
+``nas.compress.shrink``, ``FILE_STEPS`` in ``nas.runtime.export``), since those belong to the model, the
+device and the runtime; the contract test fails until each is there.
 """
 
 from __future__ import annotations

@@ -9,10 +9,17 @@ A technique owns, for its share of a ``LayerPolicy`` (``policy_fields``):
   ``<layer>.<param_suffix>``, with ``suggest`` and its inverse ``param_value``, and the layers a knob's value
   applies to (``targets``);
 - which value is the most accurate (``reference``), which the uncompressed one (``uncompressed``), and how
-  it reads in a trial's one-line summary (``describe``).
+  it reads in a trial's one-line summary (``describe``);
+- its arrays in the compressed model (``array_keys``, built by ``arrays`` from the folded baseline weights, in
+  ``build_stage`` order so a later technique may read an earlier one's; ``uncompressed_fill`` undoes them);
+- its share of the costs: the fields of a layer's cost key it changes (``key_fields``, of
+  ``latency_models.table.LayerKey``) and the size and memory figures it changes (``figures``);
+- its export recipe (``export_step``): named here, done by the runtime (``nas.compress.shrink`` on the
+  weights before conversion, ``nas.runtime.export`` on the file), since how it is done depends on the runtime.
 Everything that iterates knobs (the space's suggest/params round trip, the allocation, ``nas analyze``, the
-layer plots) goes through the registry (``search_spaces.techniques``); ``tests/search_spaces/
-test_techniques.py`` holds the contract every registered technique passes.
+layer plots), builds a compressed model (``nas.compress.compression``) or exports one goes through the
+registry (``search_spaces.techniques``); ``tests/search_spaces/test_techniques.py`` holds the contract every
+registered technique passes.
 """
 
 from __future__ import annotations
@@ -21,9 +28,19 @@ import abc
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, Protocol
 
+import numpy as np
+
 from search_spaces.graph import LayerSpec, ModelGraph
 from search_spaces.grid import Grid
 from search_spaces.policy import LayerChoices, LayerPolicy
+
+FIGURES = ("stored_bytes", "compressed_bytes", "ram_bytes")  # size and memory figures a technique may change
+
+
+class CandidateLike(Protocol):
+    """The part of ``search_spaces.space.Candidate`` a technique reads: each layer's policy."""
+
+    def policy(self, name: str) -> LayerPolicy: ...
 
 
 class TrialLike(Protocol):
@@ -47,6 +64,16 @@ class Technique(abc.ABC):
     # Whether an allocation under a budget moves it by default: off where no device saves latency by it.
     allocated_by_default: ClassVar[bool] = True
     uncompressed: ClassVar[Mapping[str, Any]]
+    # The compressed model's arrays (``nas.compress.models.Compression`` keys, each by layer name) it writes,
+    # and the value that leaves a layer uncompressed in each.
+    array_keys: ClassVar[tuple[str, ...]] = ()
+    uncompressed_fill: ClassVar[Mapping[str, float]] = {}
+    build_stage: ClassVar[int] = 0  # arrays are built lowest stage first
+    key_fields: ClassVar[tuple[str, ...]] = ()  # the ``LayerKey`` fields its settings change
+    # The size and memory figures its settings change, among FIGURES.
+    figures: ClassVar[frozenset[str]] = frozenset()
+    # Its export recipe: a step a runtime implements, on the weights before conversion or on the file after.
+    export_step: ClassVar[str]
 
     @abc.abstractmethod
     def parse(self, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,6 +109,19 @@ class Technique(abc.ABC):
     @abc.abstractmethod
     def describe(self, policy: LayerPolicy) -> str:
         """How ``policy``'s setting reads in a trial summary ("" where it need not be said, e.g. uncompressed)."""
+
+    @abc.abstractmethod
+    def arrays(
+        self,
+        graph: ModelGraph,
+        params: Mapping[str, Any],
+        candidate: CandidateLike,
+        built: Mapping[str, Any],
+        **options: Any,
+    ) -> dict[str, dict[str, np.ndarray]]:
+        """Its arrays of the compressed model (``array_keys``, each by layer name) for ``candidate`` on the
+        folded weights ``params``; ``built`` holds the arrays of the
+        techniques of lower ``build_stage``, ``options`` the search's settings (``channel_norm``)."""
 
     def knob_layers(self, graph: ModelGraph) -> list[LayerSpec]:
         """The layers that carry one knob each: every compressible layer, or each channel group's leader."""

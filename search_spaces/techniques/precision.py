@@ -7,11 +7,13 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+
 from search_spaces.errors import SpecError
-from search_spaces.graph import LayerSpec
+from search_spaces.graph import LayerSpec, ModelGraph
 from search_spaces.policy import LayerChoices, LayerPolicy
 from search_spaces.runtime_support import runs_correctly
-from search_spaces.techniques.base import Technique, TrialLike
+from search_spaces.techniques.base import CandidateLike, Technique, TrialLike
 
 
 def precision_label(weight_bits: int, activation_bits: int) -> str:
@@ -42,6 +44,11 @@ class Precision(Technique):
     policy_fields = ("weight_bits", "activation_bits")
     param_suffix = "precision"
     uncompressed: ClassVar[Mapping[str, Any]] = {"weight_bits": 32, "activation_bits": 32}
+    export_step = "per_layer_quantization"
+    array_keys = ("weight_bits", "activation_bits")
+    uncompressed_fill: ClassVar[Mapping[str, float]] = {"weight_bits": 32, "activation_bits": 32}
+    key_fields = ("weight_bits", "activation_bits")
+    figures = frozenset({"stored_bytes", "compressed_bytes", "ram_bytes"})
 
     def parse(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         return {key: bit_list(raw[key]) for key in self.space_keys if raw.get(key) is not None}
@@ -82,3 +89,18 @@ class Precision(Technique):
 
     def describe(self, policy: LayerPolicy) -> str:
         return self.param_value(policy)
+
+    def arrays(
+        self,
+        graph: ModelGraph,
+        params: Mapping[str, Any],
+        candidate: CandidateLike,
+        built: Mapping[str, Any],
+        **options: Any,
+    ) -> dict[str, dict[str, np.ndarray]]:
+        """Each layer's bit widths, as traced values: one compiled function serves every precision."""
+        policies = {layer.name: candidate.policy(layer.name) for layer in graph.compressible}
+        return {
+            key: {name: np.asarray(getattr(policy, key), np.int32) for name, policy in policies.items()}
+            for key in self.array_keys
+        }

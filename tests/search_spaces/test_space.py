@@ -9,10 +9,10 @@ from search_spaces.space import (
     LayerRule,
     SearchSpace,
     candidate_params,
-    kept_count,
     suggest_candidate,
 )
 from search_spaces.spec import available_models, load_model_spec
+from search_spaces.techniques.channel_keep import kept_count
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

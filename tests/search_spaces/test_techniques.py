@@ -2,12 +2,28 @@
 
 import dataclasses
 
+import numpy as np
 import optuna
 import pytest
 
+from latency_models.keys import layer_keys
+from latency_models.memory import ram_bytes
+from latency_models.size import compressed_bytes, stored_bytes
+from nas.compress.compression import build_compression, stored_codes, uncompressed_like
+from nas.compress.models import fold_batchnorm, init_variables
+from nas.compress.shrink import WEIGHT_STEPS
+from nas.runtime.export import FILE_STEPS
 from search_spaces.errors import SpecError
 from search_spaces.graph import analyze
-from search_spaces.space import LayerChoices, LayerPolicy, LayerRule, SearchSpace, candidate_params, suggest_candidate
+from search_spaces.space import (
+    Candidate,
+    LayerChoices,
+    LayerPolicy,
+    LayerRule,
+    SearchSpace,
+    candidate_params,
+    suggest_candidate,
+)
 from search_spaces.spec import load_model_spec
 from search_spaces.techniques import (
     TECHNIQUES,
@@ -16,10 +32,12 @@ from search_spaces.techniques import (
     technique_of_field,
     technique_of_param,
 )
+from search_spaces.techniques.base import FIGURES
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # A residual family: its channel groups join several producers, the case a group-scoped knob must get right.
 GRAPH = analyze(load_model_spec("resnet8"), (8, 8, 1), 10)
+PARAMS = fold_batchnorm(GRAPH, init_variables(GRAPH, 0))
 NARROW = {"weight_bits": [8], "activation_bits": [8], "sparsity": 0.5, "channel_keep": 0.5}
 
 
@@ -87,6 +105,81 @@ def test_a_group_knob_sets_every_producer_of_its_group_and_nothing_else():
         targets = keep.targets(GRAPH, leader)
         assert leader.name in targets
         assert {GRAPH.layer(name).out_group for name in targets} == {leader.out_group}
+
+
+def _one_knob_compressed(technique):
+    """The uncompressed candidate with ``technique``'s first knob at each value other than its reference."""
+    layer = technique.knob_layers(GRAPH)[0]
+    values = technique.values(SearchSpace().choices_for(layer))
+    uncompressed = Candidate.uncompressed(GRAPH)
+    targets = set(technique.targets(GRAPH, layer))
+    return [
+        Candidate(
+            policies=tuple(
+                (name, dataclasses.replace(policy, **technique.policy_values(value)) if name in targets else policy)
+                for name, policy in uncompressed.policies
+            )
+        )
+        for value in values
+        if value != technique.reference(values)
+    ]
+
+
+def test_a_technique_writes_its_own_arrays_of_the_compressed_model_and_its_fill_undoes_them(technique):
+    candidate = _one_knob_compressed(technique)[0]
+    built = {}
+    for earlier in sorted(TECHNIQUES, key=lambda t: t.build_stage):
+        if earlier.build_stage < technique.build_stage:
+            built |= earlier.arrays(GRAPH, PARAMS, candidate, built)
+    own = technique.arrays(GRAPH, PARAMS, candidate, built)
+    assert set(own) == set(technique.array_keys) == set(technique.uncompressed_fill)
+    compressed = build_compression(GRAPH, PARAMS, candidate)
+    plain = build_compression(GRAPH, PARAMS, Candidate.uncompressed(GRAPH))
+    assert set(compressed) == {key for t in TECHNIQUES for key in t.array_keys} | {"ranges"}
+    changed = [key for key in technique.array_keys if _differs(compressed[key], plain[key])]
+    assert changed  # the knob reached the compressed model through this technique's arrays
+    undone = uncompressed_like(compressed)
+    for key in technique.array_keys:
+        assert not _differs(undone[key], plain[key])
+
+
+def _differs(arrays, others):
+    return any(not np.array_equal(np.asarray(arrays[name]), np.asarray(others[name])) for name in arrays)
+
+
+def test_a_technique_changes_exactly_its_share_of_the_cost_keys_and_figures(technique):
+    """What its values change, together, is what it declares: no value changes a key field or a figure it
+    does not own (a new technique's costs cannot go unaccounted)."""
+    plain = Candidate.uncompressed(GRAPH)
+    before = _figures(plain)
+    fields, figures = set(), set()
+    for candidate in _one_knob_compressed(technique):
+        fields |= {
+            field.name
+            for (_, key), (_, other) in zip(layer_keys(GRAPH, candidate), layer_keys(GRAPH, plain), strict=True)
+            for field in dataclasses.fields(key)
+            if getattr(key, field.name) != getattr(other, field.name)
+        }
+        after = _figures(candidate)
+        figures |= {name for name in FIGURES if after[name] != before[name]}
+    assert fields == set(technique.key_fields)
+    assert figures == technique.figures
+
+
+def test_a_technique_names_an_export_step_the_runtime_does_once():
+    steps = [technique.export_step for technique in TECHNIQUES]
+    assert len(set(steps)) == len(steps)
+    assert set(steps) == set(WEIGHT_STEPS) | set(FILE_STEPS)  # every step done, and none without its technique
+    assert not set(WEIGHT_STEPS) & set(FILE_STEPS)
+
+
+def _figures(candidate):
+    codes = stored_codes(GRAPH, PARAMS, candidate, build_compression(GRAPH, PARAMS, candidate))
+    return {
+        "stored_bytes": stored_bytes(GRAPH, candidate),
+        "compressed_bytes": compressed_bytes(GRAPH, candidate, codes),
+        "ram_bytes": ram_bytes(GRAPH, candidate),
+    }
 
 
 class _Only:

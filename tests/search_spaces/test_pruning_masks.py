@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from nas.compress.models import fold_batchnorm, init_variables
-from nas.compress.prune import channel_masks, kernel_masks, magnitude_mask, structural_mask
 from search_spaces.graph import analyze
 from search_spaces.space import Candidate, LayerPolicy, SearchSpace
 from search_spaces.spec import load_model_spec
+from search_spaces.techniques.channel_keep import ChannelKeep, group_keep_masks, structural_mask
+from search_spaces.techniques.sparsity import Sparsity, magnitude_mask
 
 pytestmark = pytest.mark.usefixtures("strict_jax_numerics")
 
@@ -18,6 +19,14 @@ SPARSITIES = SearchSpace().sparsity.values()
 def _graph_and_params(name):
     graph = analyze(load_model_spec(name), (8, 8, 1), 10)
     return graph, fold_batchnorm(graph, init_variables(graph, 0))
+
+
+def _masks(graph, params, candidate):
+    """The channel keep-masks by group and the kernel masks, as the two techniques build them in turn."""
+    channel = ChannelKeep().arrays(graph, params, candidate, {})
+    return group_keep_masks(graph, params, candidate), Sparsity().arrays(graph, params, candidate, channel)[
+        "kernel_mask"
+    ]
 
 
 def _candidate(graph, sparsity=0.0, keep=1.0):
@@ -49,8 +58,7 @@ def test_measured_sparsity_equals_the_request(sparsity, shape):
 def test_sparsity_is_measured_over_the_weights_that_survive_channel_pruning(name, sparsity):
     graph, params = _graph_and_params(name)
     candidate = _candidate(graph, sparsity, keep=0.5)
-    groups = channel_masks(graph, params, candidate)
-    masks = kernel_masks(graph, params, candidate, groups)
+    groups, masks = _masks(graph, params, candidate)
     for layer in graph.compressible:
         kept = structural_mask(layer, groups)
         measured = 1 - masks[layer.name][kept].mean()
@@ -63,8 +71,7 @@ def test_sparsity_is_measured_over_the_weights_that_survive_channel_pruning(name
 def test_residual_groups_keep_the_same_channels_on_both_sides_of_an_add():
     graph, params = _graph_and_params("resnet8")
     candidate = _candidate(graph, keep=0.5)
-    groups = channel_masks(graph, params, candidate)
-    masks = kernel_masks(graph, params, candidate, groups)
+    _, masks = _masks(graph, params, candidate)
     out_channels = lambda name: masks[name].reshape(-1, masks[name].shape[-1]).any(0)  # noqa: E731
     np.testing.assert_array_equal(out_channels("b2_conv2"), out_channels("b2_proj"))
     np.testing.assert_array_equal(out_channels("stem"), out_channels("b1_conv2"))
@@ -78,7 +85,7 @@ def test_channels_with_the_largest_filters_are_kept(norm):
     graph, params = _graph_and_params("cnn")
     kernel = np.asarray(params["conv1"]["kernel"]).reshape(-1, 32)
     score = np.abs(kernel).sum(0) if norm == "l1" else np.sqrt((kernel**2).sum(0))
-    groups = channel_masks(graph, params, _candidate(graph, keep=0.25), norm=norm)
+    groups = group_keep_masks(graph, params, _candidate(graph, keep=0.25), norm=norm)
     kept = groups[graph.layer("conv1").out_group]
     assert kept.sum() == 8
     assert score[kept].min() >= score[~kept].max()
