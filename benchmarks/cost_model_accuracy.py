@@ -39,12 +39,12 @@ from scipy import stats
 
 from latency_models.keys import layer_keys
 from latency_models.kinds.measured.model import MeasuredCostModel
-from latency_models.litert import delegate_partitions
 from latency_models.predictor import macs
 from latency_models.registry import cost_model
-from latency_models.runtime_memory import tensor_memory
+from latency_models.runtimes.litert.interpreter import delegate_partitions
+from latency_models.runtimes.litert.memory_plan import tensor_memory
+from latency_models.runtimes.litert.timing import TimingProtocol, relative_difference, time_invokes
 from latency_models.table import Measurement
-from latency_models.timing import TimingProtocol, relative_difference, time_invokes
 from nas.profiling.flash_fit import export_random
 from nas.profiling.run import measure_calibrations
 from nas.provenance import run_provenance

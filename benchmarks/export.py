@@ -20,8 +20,8 @@ from pathlib import Path
 import jax.numpy as jnp
 import optuna
 
-from latency_models.runtime_memory import PROVENANCE as MEMORY_PROVENANCE
-from latency_models.runtime_memory import tensor_memory
+from latency_models.runtimes.litert.memory_plan import PROVENANCE as MEMORY_PROVENANCE
+from latency_models.runtimes.litert.memory_plan import tensor_memory
 from latency_models.size import stored_bytes
 from nas.compress.compression import build_compression
 from nas.config import SearchConfig

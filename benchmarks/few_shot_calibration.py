@@ -31,7 +31,7 @@ from cost_model_accuracy import PROTOCOL, held_out
 from latency_models.calibration import CalibrationPoint, fit_calibration
 from latency_models.layered import LayeredCostModel
 from latency_models.registry import cost_model
-from latency_models.timing import time_invokes
+from latency_models.runtimes.litert.timing import time_invokes
 from nas.profiling.flash_fit import export_random
 from nas.profiling.reference import reference_models
 from nas.provenance import run_provenance

@@ -30,7 +30,7 @@ from latency_models.cost import Figure, Provenance
 from latency_models.errors import CostModelError
 from latency_models.keys import boundaries, elements, layer_keys
 from latency_models.predictor import output_size
-from latency_models.runtime_memory import union_length
+from latency_models.runtimes.litert.memory_plan import union_length
 from latency_models.size import kept_channel_counts, kept_weight_count, stored_bytes
 from latency_models.table import LayerKey
 from search_spaces.graph import ModelGraph

@@ -172,18 +172,22 @@ def test_every_cost_model_kind_is_registered_from_its_own_folder():
 
 
 def test_every_runtime_is_registered_from_its_own_module():
-    """One runtime per module in ``latency_models/runtimes/``, each registered: TFLite Micro or Vela is one new
-    module (plus its registry entry), never a branch in a shared one."""
+    """One runtime per module (or per package, whose ``__init__`` defines it and whose other modules are its
+    interpreter, timing and memory plan) in ``latency_models/runtimes/``, each registered: TFLite Micro or Vela
+    is one new module or package (plus its registry entry), never a branch in a shared one."""
     from latency_models.runtimes import RUNTIMES
     from latency_models.runtimes.base import Runtime
 
     folder = ROOT / "latency_models" / "runtimes"
-    modules = {path.stem for path in folder.glob("*.py")} - {"__init__", "base"}
+    defining = {path.stem: path for path in folder.glob("*.py")} | {
+        path.parent.name: path for path in folder.glob("*/__init__.py")
+    }
+    modules = set(defining) - {"__init__", "base"}
     registered = [type(runtime).__module__.rsplit(".", 1)[-1] for runtime in RUNTIMES]
     assert sorted(registered) == sorted(modules), "every runtime module registers one runtime, and nothing else does"
     assert len({runtime.name for runtime in RUNTIMES}) == len(RUNTIMES), "runtime names are unique"
-    for path in folder.glob("*.py"):
-        expected = 0 if path.stem in ("__init__", "base") else 1
+    for path in folder.rglob("*.py"):
+        expected = 1 if (path in defining.values() and path.parent != folder) or path.stem in modules else 0
         assert len(_subclasses_defined(path, "Runtime")) == expected, path
     assert all(isinstance(runtime, Runtime) for runtime in RUNTIMES)
 

@@ -28,9 +28,9 @@ from search_spaces.runtime_support import Support
 if TYPE_CHECKING:
     import numpy as np
 
-    from latency_models.runtime_memory import TensorMemory
+    from latency_models.runtimes.litert.memory_plan import TensorMemory
+    from latency_models.runtimes.litert.timing import TimingProtocol
     from latency_models.table import Measurement
-    from latency_models.timing import TimingProtocol
 
 Capability = Literal["run", "time", "memory"]
 CAPABILITIES: tuple[Capability, ...] = ("run", "time", "memory")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from latency_models.calibration import Calibration
-    from latency_models.runtime_memory import TensorMemory
+    from latency_models.runtimes.litert.memory_plan import TensorMemory
     from latency_models.table import Measurement
     from nas.deploy.export_record import CostCheck, DeviceFigures, KernelResult
 

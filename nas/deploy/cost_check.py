@@ -14,9 +14,9 @@ from latency_models.device import this_host
 from latency_models.energy import measure_energy_mj, rapl_packages
 from latency_models.errors import CostModelError
 from latency_models.host import cpu_facts
-from latency_models.litert import load_interpreter
 from latency_models.registry import cost_model
 from latency_models.runtimes import runtime_for
+from latency_models.runtimes.litert.interpreter import load_interpreter
 from nas.deploy.export_record import Compared, CostCheck, EnergyCheck, HostCostCheck, LatencyCheck, SkippedCostCheck
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from latency_models.errors import CostModelError
-from latency_models.runtime_memory import TensorMemory
+from latency_models.runtimes.litert.memory_plan import TensorMemory
 from latency_models.table import Measurement
 from nas.checkpoint import atomic_write_bytes
 from nas.errors import ConfigError

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from latency_models.litert import dequantize_output, quantize_input
+from latency_models.runtimes.litert.interpreter import dequantize_output, quantize_input
 from nas.compress.models import Compression, SpecNet
 from nas.runtime.export import trace_ops
 from search_spaces.graph import ModelGraph

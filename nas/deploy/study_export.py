@@ -16,8 +16,8 @@ import optuna
 from latency_models.cost import COST_FIGURES
 from latency_models.device import DeviceProfile, this_host
 from latency_models.errors import ModelLoadError
-from latency_models.runtime_memory import TensorMemory
 from latency_models.runtimes import runtime_for
+from latency_models.runtimes.litert.memory_plan import TensorMemory
 from nas.activity import require_quiet_machine
 from nas.analysis.pareto import front_frame, knee_point, trials_frame
 from nas.analysis.quality import collapse_warning

@@ -25,8 +25,8 @@ from latency_models import kit_runner
 from latency_models.device import DEVICES_DIR, DeviceProfile, load_device
 from latency_models.errors import CostModelError
 from latency_models.files import atomic_write_bytes, atomic_write_text
+from latency_models.runtimes.litert.timing import TimingProtocol
 from latency_models.tflite_keys import operator_names
-from latency_models.timing import TimingProtocol
 from nas.profiling.flash_fit import export_random
 from nas.profiling.micro import export_micro
 from nas.profiling.profile import INVOKE_MICRO, INVOKE_SAMPLES, NOISE_EVERY, Grid, micro_identity, required_micro_models

@@ -25,8 +25,8 @@ from latency_models.device import DEVICES_DIR, DeviceProfile, load_device
 from latency_models.errors import CostModelError
 from latency_models.kinds.measured.model import MeasuredCostModel
 from latency_models.kit_runner import CSV_COLUMNS, ROLES
+from latency_models.runtimes.litert.timing import relative_difference
 from latency_models.table import LatencyTable, LayerKey, Measurement, save_table
-from latency_models.timing import relative_difference
 from nas.profiling.kit import KIT_VERSION, MANIFEST, grid_from_dict, models_digest
 from nas.profiling.micro import MicroModel
 from nas.profiling.profile import derive_entries, micro_identity, required_micro_models

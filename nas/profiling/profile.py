@@ -38,8 +38,8 @@ from latency_models.keys import layer_keys
 from latency_models.predictor import MIN_POINTS, interpolate_term
 from latency_models.runtimes import runtime_for
 from latency_models.runtimes.base import Runtime
+from latency_models.runtimes.litert.timing import TimingProtocol, relative_difference
 from latency_models.table import LatencyTable, LayerKey, Measurement
-from latency_models.timing import TimingProtocol, relative_difference
 from nas.profiling.micro import MicroModel, chain, export_micro, single, with_pre
 from nas.provenance import git_commit
 from search_spaces.graph import analyze

@@ -25,7 +25,7 @@ from latency_models.calibration import Calibration, CalibrationPoint, fit_calibr
 from latency_models.errors import CostModelError
 from latency_models.layered import LayeredCostModel
 from latency_models.runtimes import runtime_running
-from latency_models.timing import TimingProtocol
+from latency_models.runtimes.litert.timing import TimingProtocol
 from nas.profiling.flash_fit import export_random
 from nas.provenance import git_commit
 from search_spaces.graph import ModelGraph, analyze

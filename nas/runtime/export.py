@@ -32,7 +32,7 @@ with third_party_output_silenced():  # the converter's native libraries announce
     from litert_converter.mlir import ir, passmanager
 
 from latency_models.keys import node_bits
-from latency_models.litert import load_interpreter
+from latency_models.runtimes.litert.interpreter import load_interpreter
 from nas.compress.models import Compression, SpecNet
 from nas.compress.shrink import ShrunkModel, shrink
 from nas.errors import ConfigError

@@ -20,7 +20,7 @@ from latency_models.device import DEVICES_DIR
 from latency_models.errors import CostModelError
 from latency_models.host import cpu_facts
 from latency_models.registry import cost_model
-from latency_models.timing import TimingProtocol, time_invokes
+from latency_models.runtimes.litert.timing import TimingProtocol, time_invokes
 from nas.deploy.export_record import Compared, ExportRecord, HostCostCheck, LatencyCheck, PredictedSize, merge_record
 from nas.profiling.flash_fit import export_random
 from nas.profiling.reference import reference_models

@@ -9,7 +9,7 @@ import pytest
 
 from latency_models.keys import boundaries, layer_keys
 from latency_models.memory import OVERHEAD_PATH, flash_figure, ram_bytes
-from latency_models.runtime_memory import tensor_memory
+from latency_models.runtimes.litert.memory_plan import tensor_memory
 from nas.profiling.flash_fit import export_random
 from search_spaces.graph import analyze
 from search_spaces.space import Candidate, LayerPolicy, SearchSpace, suggest_candidate

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from latency_models.errors import ModelLoadError
-from latency_models.runtime_memory import tensor_memory, union_length
+from latency_models.runtimes.litert.memory_plan import tensor_memory, union_length
 from nas.compress.compression import build_compression
 from nas.compress.models import fold_batchnorm, init_variables
 from nas.config import FinetuneConfig

@@ -10,10 +10,10 @@ import pytest
 
 from latency_models.device import available_devices, load_device, this_host
 from latency_models.errors import CostModelError
-from latency_models.litert import load_interpreter, predict_tflite
-from latency_models.runtime_memory import tensor_memory
 from latency_models.runtimes import RUNTIMES, runtime_for, runtime_named, runtime_running
 from latency_models.runtimes.base import Capability, Runtime, RuntimeCapabilityError
+from latency_models.runtimes.litert.interpreter import load_interpreter, predict_tflite
+from latency_models.runtimes.litert.memory_plan import tensor_memory
 from nas.profiling.flash_fit import export_random
 from search_spaces.graph import analyze
 from search_spaces.runtime_support import OPS, SUPPORT, Support

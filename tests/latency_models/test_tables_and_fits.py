@@ -11,8 +11,8 @@ from latency_models.cost import Figure, total, weakest
 from latency_models.device import load_device, profile_from_dict
 from latency_models.errors import CostModelError
 from latency_models.predictor import FEATURES, FittedTable, features, interpolate_term, macs, output_size
+from latency_models.runtimes.litert.timing import summarize
 from latency_models.table import LatencyTable, LayerKey, Measurement, load_table, parse_rows, save_table, table_to_csv
-from latency_models.timing import summarize
 
 
 def _m(ms: float) -> Measurement:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from latency_models.errors import ModelLoadError
-from latency_models.litert import load_interpreter, predict_tflite
+from latency_models.runtimes.litert.interpreter import load_interpreter, predict_tflite
 from nas.compress.compression import build_compression
 from nas.compress.shrink import shrink
 from nas.runtime.export import float_tflite
@@ -57,7 +57,8 @@ def test_an_exported_model_runs_in_a_fresh_process(pruned, tmp_path, digits):
     path.write_bytes(float_tflite(small.graph, small.params).content)
     np.save(tmp_path / "x.npy", digits.x_test[:5])
     script = (
-        "import sys, numpy as np; from latency_models.litert import load_interpreter, predict_tflite; "
+        "import sys, numpy as np; "
+        "from latency_models.runtimes.litert.interpreter import load_interpreter, predict_tflite; "
         f"i = load_interpreter(open({str(path)!r}, 'rb').read()); "
         f"print(predict_tflite(i, np.load({str(tmp_path / 'x.npy')!r})).tolist())"
     )

@@ -18,7 +18,7 @@ import ctypes
 from dataclasses import dataclass
 
 from latency_models.errors import ModelLoadError
-from latency_models.litert import load_interpreter
+from latency_models.runtimes.litert.interpreter import load_interpreter
 
 PROVENANCE = (
     "measured: union of the buffers the LiteRT interpreter (builtin kernels) allocated for non-constant tensors "

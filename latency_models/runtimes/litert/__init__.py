@@ -1,10 +1,10 @@
 """LiteRT (``ai-edge-litert``), the runtime of the host and of every phone- or board-class device profile.
 
-Its parts live in their own modules, which this class puts behind the ``Runtime`` interface: the interpreter
-with its two kernel sets (``latency_models.litert``: the XNNPACK delegate by default, or the builtin kernels
-only), the timing protocol of the cost tables (``latency_models.timing``, whose statistics the on-device kit
-shares), the memory plan read from the interpreter's allocated tensors (``latency_models.runtime_memory``) and
-its support table (``search_spaces.runtime_support``: measured with LiteRT 2.3.0).
+Its parts live in the modules of this package, which this class puts behind the ``Runtime`` interface: the
+interpreter with its two kernel sets (``interpreter``: the XNNPACK delegate by default, or the builtin kernels
+only), the timing protocol of the cost tables (``timing``, whose statistics the on-device kit shares), the memory
+plan read from the interpreter's allocated tensors (``memory_plan``) and its support table
+(``search_spaces.runtime_support``: measured with LiteRT 2.3.0).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import ClassVar
 import numpy as np
 
 from latency_models.host import runtime_version
-from latency_models.litert import DELEGATES, load_interpreter, predict_tflite
-from latency_models.runtime_memory import TensorMemory, tensor_memory
 from latency_models.runtimes.base import Capability, Runtime
+from latency_models.runtimes.litert.interpreter import DELEGATES, load_interpreter, predict_tflite
+from latency_models.runtimes.litert.memory_plan import TensorMemory, tensor_memory
+from latency_models.runtimes.litert.timing import TimingProtocol, time_invokes
 from latency_models.table import Measurement
-from latency_models.timing import TimingProtocol, time_invokes
 from search_spaces.runtime_support import SUPPORT, Support
 
 UNLISTED = Support(runs=False, form="none", note="not in the LiteRT support table")

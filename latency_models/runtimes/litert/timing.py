@@ -18,7 +18,7 @@ import numpy as np
 
 from latency_models.kit_runner import OUTLIER_MADS, round_means, set_random_input
 from latency_models.kit_runner import summarize as summarize_rounds
-from latency_models.litert import load_interpreter
+from latency_models.runtimes.litert.interpreter import load_interpreter
 from latency_models.table import Measurement
 
 
