@@ -17,7 +17,6 @@ import json
 import time
 from pathlib import Path
 
-import jax.numpy as jnp
 import optuna
 
 from latency_models.runtimes.litert.memory_plan import PROVENANCE as MEMORY_PROVENANCE
@@ -59,9 +58,7 @@ def main() -> None:
     models = {}
     for label, candidate in candidates.items():
         compression = build_compression(graph, ctx.baseline.params, candidate)
-        params, compression = finetune(
-            ctx.trainer, ctx.baseline.params, compression, jnp.asarray(data.x_train), jnp.asarray(data.y_train), seed=0
-        )
+        params, compression = finetune(ctx.trainer, ctx.baseline.params, compression, ctx.x_train, ctx.targets, seed=0)
         reference = Reference(logits=logits(ctx.trainer, params, compression, data.x_test), labels=data.y_test)
         start = time.perf_counter()
         model = export_candidate(graph, params, compression, candidate, data.x_train[:32])

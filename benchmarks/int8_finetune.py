@@ -41,7 +41,7 @@ def family_row(family: str, results: Path) -> dict[str, Any]:
 
     def accuracy(**settings: Any) -> float:
         params, tuned = finetune(
-            ctx.trainer, ctx.baseline.params, compression, ctx.x_train, ctx.y_train, seed=0, **settings
+            ctx.trainer, ctx.baseline.params, compression, ctx.x_train, ctx.targets, seed=0, **settings
         )
         return evaluate(ctx.trainer, params, tuned, dataset.x_val, dataset.y_val).accuracy
 

@@ -183,6 +183,7 @@ def search_config(
     train_lr: float | None = None,
     finetune_steps: int | None = None,
     finetune_lr: float | None = None,
+    finetune_targets: str | None = None,
     verify_trials: bool = True,
 ) -> SearchConfig:
     """The one translation of search settings into a ``SearchConfig``, used by ``search`` and ``nas search``.
@@ -209,7 +210,7 @@ def search_config(
         sampler=sampler,
         seed=seed,
         train=TrainConfig(seed=seed, learning_rate=train_lr, **({} if epochs is None else {"epochs": epochs})),
-        finetune=finetune_config(finetune_steps, finetune_lr),
+        finetune=finetune_config(finetune_steps, finetune_lr, finetune_targets),
         verify_trials=verify_trials,
     )
 
@@ -226,6 +227,7 @@ def search(
     budgets: Mapping[str, float] | None = None,
     finetune_steps: int | None = None,
     finetune_lr: float | None = None,
+    finetune_targets: str | None = None,
     verify_trials: bool = True,
     sampler: str = "tpe",
     seed: int = 0,
@@ -252,6 +254,7 @@ def search(
         budgets: limits in each term's raw unit, e.g. ``{"latency_ms": 0.01, "ram_bytes": 65536}``.
         finetune_steps: fine-tuning steps per candidate (default: the CLI's 300).
         finetune_lr: fine-tuning learning rate (default None: chosen per model by a short sweep on the baseline).
+        finetune_targets: ``"teacher"`` (default: the uncompressed model's outputs) or ``"labels"``.
         verify_trials: export every fine-tuned trial and run it in LiteRT; one that diverges from its JAX model
             is infeasible (default True).
         kernel_set, space, channel_norm, search_sparsity, width_multiplier: as ``nas search``'s flags
@@ -286,6 +289,7 @@ def search(
         seed=seed,
         finetune_steps=finetune_steps,
         finetune_lr=finetune_lr,
+        finetune_targets=finetune_targets,
         verify_trials=verify_trials,
     )
     verbosity = optuna.logging.get_verbosity()

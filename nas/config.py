@@ -50,23 +50,34 @@ class FinetuneConfig:
     """Fine-tuning hyper-parameters (steps and batch chosen by ``benchmarks/search_throughput.py``).
 
     ``learning_rate=None`` chooses the rate per model, by a short sweep on the baseline before the search
-    (``nas.training.learning_rate``); a number fixes it.
+    (``nas.training.learning_rate``); a number fixes it. ``targets`` is what a candidate is trained toward: the
+    uncompressed model's output distribution (``teacher``, the default) or the labels (``labels``, as studies
+    created before it was a setting did; see ``nas.training.finetune.teacher_targets``).
     """
 
     steps: int = 300
     batch_size: int = 128
     learning_rate: float | None = None
+    targets: str = "teacher"
     calibration_size: int = 512
     eval_batch_size: int = 512
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.batch_size < 1 or not (self.learning_rate is None or self.learning_rate > 0):
             raise ValueError("steps must be >= 0, batch_size >= 1 and learning_rate > 0 (or None: chosen)")
+        if self.targets not in FINETUNE_TARGETS:
+            raise ConfigError(f"unknown fine-tuning targets {self.targets!r}; use {' or '.join(FINETUNE_TARGETS)}")
 
 
-def finetune_config(steps: int | None, learning_rate: float | None) -> FinetuneConfig:
-    """The fine-tuning settings with the defaults where ``steps`` or ``learning_rate`` is None (the rate: chosen)."""
-    return FinetuneConfig(learning_rate=learning_rate, **({} if steps is None else {"steps": steps}))
+FINETUNE_TARGETS = ("teacher", "labels")
+
+
+def finetune_config(steps: int | None, learning_rate: float | None, targets: str | None = None) -> FinetuneConfig:
+    """The fine-tuning settings with the defaults where an argument is None (the rate: chosen)."""
+    config = FinetuneConfig(learning_rate=learning_rate)
+    if steps is not None:
+        config = replace(config, steps=steps)
+    return config if targets is None else replace(config, targets=targets)
 
 
 SAMPLERS = ("tpe", "nsga2", "random", "gp")
@@ -154,7 +165,8 @@ class SearchConfig:
         if "device" not in raw:  # studies created before device costs searched sparsity with any objective
             raw["search_sparsity"] = True
         raw["train"] = TrainConfig(**raw["train"])
-        raw["finetune"] = FinetuneConfig(**raw["finetune"])
+        # Studies created before the targets were a setting fine-tuned toward the labels, and resume so.
+        raw["finetune"] = FinetuneConfig(**{"targets": "labels", **raw["finetune"]})
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
 

@@ -181,6 +181,7 @@ def search_config(args: argparse.Namespace):
         train_lr=getattr(args, "train_lr", None),
         finetune_steps=getattr(args, "steps", None),
         finetune_lr=getattr(args, "finetune_lr", None),
+        finetune_targets=getattr(args, "finetune_targets", None),
         verify_trials=getattr(args, "verify_trials", True),
     )
 

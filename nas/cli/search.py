@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from nas.cli import flags, output
+from nas.config import FINETUNE_TARGETS
 from nas.objectives import OBJECTIVE_TERMS
 
 ORDER = 60
@@ -51,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=flags.learning_rate,
         default=None,
         help="fine-tuning learning rate, or auto: chosen per model by a short sweep on the baseline (default)",
+    )
+    parser.add_argument(
+        "--finetune-targets",
+        choices=FINETUNE_TARGETS,
+        default=None,
+        help="what a candidate is fine-tuned toward: the uncompressed model's outputs (teacher, the default: "
+        "knowledge distillation) or the labels",
     )
     parser.add_argument(
         "--no-verify-trials",

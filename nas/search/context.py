@@ -21,7 +21,7 @@ from nas.errors import ConfigError
 from nas.objectives import term
 from nas.training.data import Dataset, load_dataset
 from nas.training.evaluate import evaluate
-from nas.training.finetune import Trainer, make_trainer
+from nas.training.finetune import Trainer, make_trainer, teacher_targets
 from nas.training.learning_rate import RateChoice, chosen_learning_rate
 from nas.training.train import Baseline, train_baseline
 from search_spaces.graph import ModelGraph, analyze
@@ -67,7 +67,7 @@ class SearchContext(ModelContext):
     baseline_val_per_class: tuple[float, ...]  # what --max-class-drop compares each candidate with
     finetune_rate: RateChoice
     x_train: jax.Array
-    y_train: jax.Array
+    targets: jax.Array  # what fine-tuning trains toward: the baseline's output distribution, or the labels
     results_dir: Path
 
 
@@ -169,12 +169,16 @@ def build_context(
     identity = build_compression(problem.graph, params, Candidate.uncompressed(problem.graph))
     dataset = problem.dataset
     per_class = evaluate(trainer, params, identity, dataset.x_val, dataset.y_val).per_class
-    x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
+    x_train = jnp.asarray(dataset.x_train)
+    if problem.config.finetune.targets == "teacher":
+        targets = teacher_targets(trainer, params, identity, dataset.x_train)
+    else:
+        targets = jnp.asarray(dataset.y_train)
     rate = finetune_rate or chosen_learning_rate(
         trainer,
         problem.graph,
         params,
-        (x_train, y_train, dataset.x_val, dataset.y_val),
+        (x_train, targets, dataset.x_val, dataset.y_val),
         cache_dir=baseline.cache_dir,
         seed=problem.config.seed,
     )
@@ -191,6 +195,6 @@ def build_context(
         finetune_rate=rate,
         trainer=trainer,
         x_train=x_train,
-        y_train=y_train,
+        targets=targets,
         results_dir=results_dir,
     )

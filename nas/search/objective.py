@@ -142,7 +142,7 @@ def _tuned(
         ctx.baseline.params,
         compression,
         ctx.x_train,
-        ctx.y_train,
+        ctx.targets,
         seed=seed,
         steps=steps,
         learning_rate=ctx.finetune_rate.learning_rate,

@@ -50,12 +50,13 @@ class Trainer:
 def make_trainer(graph: ModelGraph, config: FinetuneConfig) -> Trainer:
     """Builds the jitted functions for the folded form of ``graph``."""
     model = SpecNet(graph=graph, folded=True)
-    # A unit schedule: the learning rate multiplies it inside the step, as a traced value.
-    optimizer = optax.chain(optax.scale_by_adam(), optax.scale_by_schedule(unit_schedule(config.steps)))
+    optimizer = fine_tuning_optimizer(config.steps)
     counts: Counter = Counter()
 
     def loss_fn(params, compression, x, y):
         logits = model.apply({"params": params}, x, compression=compression)
+        if y.ndim == 2:  # soft targets: the uncompressed model's output distribution
+            return optax.softmax_cross_entropy(logits, y).mean()
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
     def start(params, compression):
@@ -100,6 +101,11 @@ def make_trainer(graph: ModelGraph, config: FinetuneConfig) -> Trainer:
     )
 
 
+def fine_tuning_optimizer(steps: int) -> optax.GradientTransformation:
+    """Adam on a unit schedule: the learning rate multiplies it inside the step, as a traced value."""
+    return optax.chain(optax.scale_by_adam(), optax.scale_by_schedule(unit_schedule(steps)))
+
+
 def unit_schedule(steps: int) -> optax.Schedule:
     """Linear warm-up to 1 over the first ``WARMUP_FRACTION`` of ``steps``, then cosine decay to 0. The warm-up
     starts at ``1 / (warmup + 1)``, not 0: a first step that moves nothing would be a step wasted."""
@@ -138,6 +144,21 @@ def adapt_statistics(
     return adapted
 
 
+def teacher_targets(trainer: Trainer, params: dict[str, Any], compression: Compression, x: np.ndarray) -> jax.Array:
+    """The uncompressed model's output distribution on ``x``: what a candidate is fine-tuned toward by default.
+
+    A trained baseline fits its training set (train accuracy 1.0 on digits), so labels leave a compressed
+    candidate little to learn but confidence, and 300 steps of that move weights across int8 rounding
+    boundaries at random: MobileNet v1's uniform int8 model lost 1-3 of 287 validation images at every rate
+    (``benchmarks/int8_finetune.py``). The teacher's distribution says what quantization or pruning changed
+    on every example, including the ones still classified right (knowledge distillation: Hinton et al., 2015;
+    for quantized students, Polino et al., "Model compression via distillation and quantization", ICLR 2018,
+    and Mishra & Marr, "Apprentice", ICLR 2018). ``compression`` is any of the model's (it is undone here).
+    """
+    teacher = logits(trainer, params, uncompressed_like(compression), np.asarray(x))
+    return jax.nn.softmax(jnp.asarray(teacher), axis=1)
+
+
 def logits(trainer: Trainer, params: dict[str, Any], compression: Compression, x: np.ndarray) -> np.ndarray:
     """Model outputs for ``x``, in fixed-size (padded) batches so one compilation serves any length."""
     batch = trainer.config.eval_batch_size
@@ -166,6 +187,8 @@ def finetune(
     learning_rate: float | None = None,
 ) -> tuple[dict[str, Any], Compression]:
     """Quantization-aware, sparsity-preserving fine-tuning; returns params and recalibrated compression.
+
+    ``y_train`` holds labels, or one target distribution per example (``teacher_targets``).
 
     Ranges are calibrated before training (so fake quantization is active from the first step) and again
     after it, since fine-tuning moves activations; the final ranges are the ones evaluated and exported.

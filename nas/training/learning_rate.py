@@ -89,7 +89,7 @@ def sweep_learning_rate(
     grid: tuple[float, ...] = RATE_GRID,
 ) -> RateChoice:
     """Fine-tunes each probe at each rate of ``grid`` and applies the module's rule; ``data`` is (x_train,
-    y_train, x_val, y_val)."""
+    the fine-tuning targets, x_val, y_val)."""
     x_train, y_train, x_val, y_val = data
     probes = [build_compression(graph, params, candidate) for candidate in probe_candidates(graph).values()]
 

@@ -45,6 +45,16 @@ def test_a_study_created_with_the_old_size_budget_field_keeps_its_budget():
     assert SearchConfig.from_json(legacy).budgets == {"compressed_bytes": 8000.0}
 
 
+def test_a_study_created_before_fine_tuning_targets_resumes_toward_the_labels_it_trained_on():
+    assert SearchConfig().finetune.targets == "teacher"
+    legacy = SearchConfig().to_json().replace(', "targets": "teacher"', "")
+    assert "targets" not in legacy
+    assert SearchConfig.from_json(legacy).finetune.targets == "labels"
+    assert SearchConfig.from_json(legacy).differences(SearchConfig()) == ["finetune"]
+    with pytest.raises(ConfigError, match="unknown fine-tuning targets 'soft'; use teacher or labels"):
+        FinetuneConfig(targets="soft")
+
+
 def test_the_baseline_rate_is_the_given_one_else_the_spec_s_else_the_default():
     assert TrainConfig(learning_rate=0.5).rate(0.03) == 0.5
     assert TrainConfig().rate(0.03) == 0.03
