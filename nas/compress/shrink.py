@@ -82,11 +82,12 @@ def remove_pruned_channels(model: ShrunkModel) -> ShrunkModel:
 
 def write_zeros(model: ShrunkModel) -> ShrunkModel:
     """Unstructured sparsity's step: the pruned weights exported as zeros (the kernel mask multiplied in)."""
-    params = {
-        name: {**layer, "kernel": np.asarray(layer["kernel"]) * np.asarray(model.compression["kernel_mask"][name])}
-        for name, layer in model.params.items()
+    masks = model.compression["kernel_mask"]
+    written = {
+        name: {**model.params[name], "kernel": np.asarray(model.params[name]["kernel"]) * np.asarray(mask)}
+        for name, mask in masks.items()
     }
-    return replace(model, params=params)
+    return replace(model, params={**model.params, **written})
 
 
 WEIGHT_STEPS: dict[str, Callable[[ShrunkModel], ShrunkModel]] = {

@@ -7,7 +7,9 @@ The schedule is a linear warm-up over the first tenth of the steps, then cosine 
 starts from trained weights, and Adam's first steps (normalized by a second-moment estimate of one gradient)
 move every weight by about the full learning rate whatever its gradient, which is what a deep folded network
 cannot absorb. The rate itself is chosen per model (``nas.training.learning_rate``): a rate that recovers the
-two-layer CNN quickly (2e-2) took ResNet-8's int8 model from 0.983 to 0.415 in the same 300 steps.
+two-layer CNN quickly (2e-2) took ResNet-8's int8 model from 0.983 to 0.415 in the same 300 steps. The loss
+is cross-entropy against labels or, by default, against the uncompressed model's output distribution
+(``teacher_targets``: why, there).
 """
 
 from __future__ import annotations

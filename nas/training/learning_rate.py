@@ -90,11 +90,11 @@ def sweep_learning_rate(
 ) -> RateChoice:
     """Fine-tunes each probe at each rate of ``grid`` and applies the module's rule; ``data`` is (x_train,
     the fine-tuning targets, x_val, y_val)."""
-    x_train, y_train, x_val, y_val = data
+    x_train, targets, x_val, y_val = data
     probes = [build_compression(graph, params, candidate) for candidate in probe_candidates(graph).values()]
 
     def accuracy(compression: Any, **settings: Any) -> float:
-        tuned, tuned_compression = finetune(trainer, params, compression, x_train, y_train, seed=seed, **settings)
+        tuned, tuned_compression = finetune(trainer, params, compression, x_train, targets, seed=seed, **settings)
         return evaluate(trainer, tuned, tuned_compression, x_val, y_val).accuracy
 
     calibrated = accuracy(probes[0], steps=0)  # probes[0] is uniform int8
