@@ -95,7 +95,7 @@ def test_a_candidate_exactly_at_the_size_budget_is_trained_and_one_byte_under_it
             baseline_val_per_class=(1.0,) * 10,
             finetune_rate=RateChoice(learning_rate=1e-3, source="given", scores={}),
             x_train=x,
-            y_train=y,
+            targets=y,
             results_dir=tmp_path,
         )
 
