@@ -1,9 +1,11 @@
 """The registry of runtimes (``base.Runtime``): what runs an exported model file on this machine.
 
-LiteRT is the first (``litert``: kernel sets ``xnnpack`` and ``builtin``). A device runs on the runtime whose
-kernel sets include all of its own (``runtime_for``); a device no registered runtime runs (a microcontroller's
-CMSIS-NN kernels, an Edge TPU) is costed from its profile alone. A new runtime (TFLite Micro, the Vela compiler)
-is one module here and its entry in ``RUNTIMES``.
+LiteRT (``litert``: kernel sets ``xnnpack`` and ``builtin``) and TFLite Micro (``tflite_micro``: its reference
+kernels). A device runs on the runtime whose kernel sets include all of its own (``runtime_for``); a device no
+registered runtime runs (a microcontroller's CMSIS-NN kernels, an Edge TPU) is costed from its profile alone, and
+where a runtime stands in for its kernels (TFLite Micro for a microcontroller, ``runtime_standing_in``) its
+exports are also run there for parity and memory. A new runtime (the Vela compiler) is one module or package
+here and its entry in ``RUNTIMES``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from latency_models.device import DeviceProfile
 from latency_models.errors import CostModelError
 from latency_models.runtimes.base import Runtime
 from latency_models.runtimes.litert import LiteRT
+from latency_models.runtimes.tflite_micro import TFLiteMicro
 
-RUNTIMES: tuple[Runtime, ...] = (LiteRT(),)
+RUNTIMES: tuple[Runtime, ...] = (LiteRT(), TFLiteMicro())
 
 
 def runtime_named(name: str) -> Runtime:
@@ -42,3 +45,23 @@ def runtime_for(device: DeviceProfile) -> Runtime:
         return runtime_running(device.kernel_sets)
     except CostModelError as err:
         raise CostModelError(f"device {device.name!r}: {err}") from None
+
+
+def runtime_standing_in(device: DeviceProfile) -> Runtime | None:
+    """The runtime that runs ``device``'s files here with kernels standing in for the device's own (for parity
+    and memory, never latency); None where the device's own runtime runs here, or nothing stands in."""
+    if any(set(device.kernel_sets) <= set(runtime.kernel_sets) for runtime in RUNTIMES):
+        return None
+    return next((r for r in RUNTIMES if set(device.kernel_sets) <= set(r.stands_in_for)), None)
+
+
+def runnable_precisions(device: DeviceProfile) -> dict[str, tuple[tuple[int, int], ...]]:
+    """The device's precisions per op, less those the runtime standing in for it has no kernel for: a
+    microcontroller profile cannot offer the search a precision TFLite Micro cannot prepare."""
+    standing_in = runtime_standing_in(device)
+    if standing_in is None:
+        return dict(device.precisions)
+    return {
+        op: tuple(pair for pair in pairs if standing_in.support(op, *pair).runs)
+        for op, pairs in device.precisions.items()
+    }

@@ -48,6 +48,9 @@ class Runtime(abc.ABC):
     # sets include all of the device's.
     kernel_sets: ClassVar[tuple[str, ...]]
     capabilities: ClassVar[frozenset[Capability]]
+    # Kernel sets of devices whose files it runs here with other kernels meant to compute the same (TFLite Micro's
+    # reference kernels for CMSIS-NN and ESP-NN): it checks their parity and memory, never their latency.
+    stands_in_for: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def version(self) -> str:

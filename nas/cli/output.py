@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from latency_models.calibration import Calibration
     from latency_models.runtimes.litert.memory_plan import TensorMemory
     from latency_models.table import Measurement
-    from nas.deploy.export_record import CostCheck, DeviceFigures, KernelResult
+    from nas.deploy.export_record import CostCheck, DeviceFigures, DeviceRuntimeCheck, KernelResult
 
 
 def calibration_line(calibration: Calibration) -> str:
@@ -65,7 +65,7 @@ def print_checks(label: str, kernels: Sequence[KernelResult], memory: TensorMemo
     if memory is not None:
         print(
             f"{label} runtime tensor memory {memory.runtime_bytes} B "
-            f"(largest tensor {memory.largest_tensor_bytes} B; measured, builtin kernels)"
+            f"(largest tensor {memory.largest_tensor_bytes} B; {memory.provenance})"
         )
 
 
@@ -75,6 +75,18 @@ def _latency(latency: Measurement | None) -> str:
         return "not timed"
     quartiles = f"{latency.p25_ms * 1000:.2f}-{latency.p75_ms * 1000:.2f}"
     return f"{latency.median_ms * 1000:.2f} us (quartiles {quartiles}, measured)"
+
+
+def print_device_runtime(label: str, check: DeviceRuntimeCheck | None) -> None:
+    """The export's run in the runtime standing in for its device's (parity and memory, never timed)."""
+    if check is None:
+        return
+    result = check.check
+    agreement = "n/a" if result.agreement is None else f"{result.agreement:.4f}"
+    print(
+        f"{label} in {check.runtime}: accuracy {result.accuracy:.4f} agreement {agreement} "
+        f"{status(result)}; tensor arena {check.memory.runtime_bytes} B ({check.memory.provenance})"
+    )
 
 
 def print_device_figures(label: str, device: DeviceFigures | None) -> None:

@@ -95,6 +95,33 @@ class KernelResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeviceRuntimeCheck:
+    """The exported file run in the runtime its device uses, where that runtime runs here standing in for the
+    device's kernels (TFLite Micro for a microcontroller): parity with the JAX model and the memory it needs,
+    never a latency (its kernels here are not the device's)."""
+
+    runtime: str  # the runtime, its version and its kernels here
+    check: KernelResult
+    memory: TensorMemory
+
+    @property
+    def passed(self) -> bool:
+        """Whether its parity check passed."""
+        return self.check.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"runtime": self.runtime, "check": self.check.to_dict(), "memory": asdict(self.memory)}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> DeviceRuntimeCheck:
+        """Inverse of ``to_dict``."""
+        return cls(
+            runtime=raw["runtime"], check=KernelResult.from_dict(raw["check"]), memory=TensorMemory(**raw["memory"])
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class PredictedSize:
     """The size the trial predicted for its constants, beside the file's real size."""
 
@@ -245,6 +272,7 @@ class ExportRecord:
     runtime_memory: TensorMemory | None = None
     cost_check: CostCheck | None = None
     divergence: Divergence | None = None  # only for a failed export
+    device_runtime: DeviceRuntimeCheck | None = None  # only where a runtime stands in for the device's here
 
     @property
     def key(self) -> str:
@@ -274,8 +302,9 @@ class ExportRecord:
             "latency_provenance": self.latency_provenance,
             "runtime_memory": None if self.runtime_memory is None else asdict(self.runtime_memory),
             "cost_check": None if self.cost_check is None else self.cost_check.to_dict(),
+            "device_runtime": None if self.device_runtime is None else self.device_runtime.to_dict(),
         }
-        stored = _without_absent(stored, ("runtime_memory", "cost_check"))
+        stored = _without_absent(stored, ("runtime_memory", "cost_check", "device_runtime"))
         if self.divergence is not None:
             stored |= {"layers": list(self.divergence.layers), "first_divergent_layer": self.divergence.first_layer}
         return stored
@@ -314,6 +343,9 @@ class ExportRecord:
             runtime_memory=None if memory is None else TensorMemory(**memory),
             cost_check=_cost_check(raw.get("cost_check")),
             divergence=_divergence(raw),
+            device_runtime=None
+            if raw.get("device_runtime") is None
+            else DeviceRuntimeCheck.from_dict(raw["device_runtime"]),
         )
 
 

@@ -16,7 +16,7 @@ import optuna
 from latency_models.cost import COST_FIGURES
 from latency_models.device import DeviceProfile, this_host
 from latency_models.errors import ModelLoadError
-from latency_models.runtimes import runtime_for
+from latency_models.runtimes import runtime_for, runtime_standing_in
 from latency_models.runtimes.litert.memory_plan import TensorMemory
 from nas.activity import require_quiet_machine
 from nas.analysis.pareto import front_frame, knee_point, trials_frame
@@ -27,6 +27,7 @@ from nas.deploy.cost_check import host_cost_check
 from nas.deploy.export_record import (
     DeviceFigure,
     DeviceFigures,
+    DeviceRuntimeCheck,
     Divergence,
     ExportRecord,
     KernelResult,
@@ -89,7 +90,8 @@ def export_trial(context: ModelContext, saved: SavedStudy, number: int, threads:
     reference = Reference(logits=logits(context.trainer, params, compression, dataset.x_test), labels=dataset.y_test)
     jax_accuracy = float((reference.logits.argmax(1) == dataset.y_test).mean())
     checks = check_kernels(model.content, dataset.x_test, dataset.y_test, reference, threads=threads)
-    passed = all(check.passed for check in checks)
+    on_device = device_runtime_check(context.problem.device, model.content, dataset.x_test, dataset.y_test, reference)
+    passed = all(check.passed for check in checks) and (on_device is None or on_device.passed)
     path = paths.model(number)
     atomic_write_bytes(path, lambda handle: handle.write(model.content))
     atomic_write_bytes(reference_path(path), lambda handle: np.save(handle, reference.logits))
@@ -113,31 +115,64 @@ def export_trial(context: ModelContext, saved: SavedStudy, number: int, threads:
             jax_accuracy, study.user_attrs.get("baseline", {}).get("test_accuracy", 0.0), graph.num_classes
         ),
         kernels=tuple(KernelResult.of(check) for check in checks),
-        device_figures=None if trial_record is None else device_figures(context.problem.device, trial_record),
+        device_figures=None
+        if trial_record is None
+        else device_figures(context.problem.device, trial_record, None if on_device is None else on_device.memory),
         latency_provenance="measured on this host, LiteRT Python interpreter, batch 1, the cost tables' protocol",
         runtime_memory=memory,
         cost_check=host_cost_check(
             model.content, graph, candidate, memory.runtime_bytes, threads, measured_ms=_medians(checks)
         ),
         divergence=None if passed else divergence_report(model.content, graph, params, compression, x_layers),
+        device_runtime=on_device,
     )
     merge_record(paths.verification, record)
     return record
 
 
-def device_figures(device: DeviceProfile, record: TrialRecord) -> DeviceFigures | None:
+def device_runtime_check(
+    device: DeviceProfile, content: bytes, x: np.ndarray, y: np.ndarray, reference: Reference
+) -> DeviceRuntimeCheck | None:
+    """The file run in the runtime standing in here for ``device``'s own (TFLite Micro for a microcontroller):
+    parity with the JAX model and the memory it needs; None where no runtime stands in. A file that runtime
+    cannot prepare is refused, naming what it lacks: the device could not run it either."""
+    runtime = runtime_standing_in(device)
+    if runtime is None:
+        return None
+    try:
+        memory = runtime.memory_plan(content)
+        (check,) = check_kernels(content, x, y, reference, timed=False, runtime=runtime)
+    except ModelLoadError as err:
+        raise ConfigError(
+            f"the export does not run in {runtime.version()}, the runtime of {device.name}: {err}; "
+            "search with the device's own precisions (a study for this device offers only those)"
+        ) from None
+    kernels = ", ".join(runtime.kernel_sets)
+    return DeviceRuntimeCheck(
+        runtime=f"{runtime.version()} ({kernels} kernels on this machine; never timed)",
+        check=KernelResult.of(check),
+        memory=memory,
+    )
+
+
+def device_figures(
+    device: DeviceProfile, record: TrialRecord, measured_memory: TensorMemory | None = None
+) -> DeviceFigures | None:
     """The study device's own figures for a trial, each with its provenance, and the margin left under the
-    device's RAM and flash limits (None when the study costed no device figure)."""
+    device's RAM and flash limits (None when the study costed no device figure). ``measured_memory``, the arena
+    of the runtime standing in for the device's, replaces the predicted RAM."""
     if not record.provenance:
         return None
-    values = record.figures
+    values, provenance = dict(record.figures), dict(record.provenance)
+    if measured_memory is not None:
+        values["ram_bytes"], provenance["ram_bytes"] = measured_memory.runtime_bytes, measured_memory.provenance
     limits = {"ram_bytes": device.ram_bytes, "flash_bytes": device.flash_bytes}
     figures = {}
     for name in COST_FIGURES:
         limit = limits.get(name)
         figures[name] = DeviceFigure(
             value=values[name],
-            provenance=record.provenance[name],
+            provenance=provenance[name],
             limit=limit,
             margin_pct=None if limit is None else round(100 * (1 - values[name] / limit), 1),
         )

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from latency_models.cost import CostModel
 from latency_models.device import DeviceProfile, load_device
 from latency_models.registry import cost_model
+from latency_models.runtimes import runnable_precisions
 from latency_models.size import layer_sizes
 from nas.compress.compression import build_compression
 from nas.compress.float_regions import load_spec
@@ -80,8 +81,9 @@ def resolve_problem(config: SearchConfig, *, data_dir: Path | None = None) -> Pr
     graph = analyze(spec, dataset.input_shape, dataset.num_classes)
     device = load_device(config.device)
     base_space = SearchSpace.from_dict(config.space) if config.space else SearchSpace()
-    # The device decides which precisions exist; a knob no chosen figure rewards is not searched.
-    space = base_space.with_model_rules(spec.rules).restricted_to(device.precisions)
+    # The device (and the runtime standing in for it here) decides which precisions exist; a knob no chosen
+    # figure rewards is not searched.
+    space = base_space.with_model_rules(spec.rules).restricted_to(runnable_precisions(device))
     if not config.searches_sparsity:
         space = space.without_sparsity()
     if config.channel_norm not in CHANNEL_NORMS:

@@ -208,6 +208,13 @@ def test_a_microcontroller_study_exports_with_the_devices_figures_and_limits(tmp
     assert all(figure["provenance"] for figure in figures.values())
     assert "on stm32h7: latency" in printed and f"of {device.ram_bytes} B, margin" in printed
     assert "this host: [xnnpack]" in printed and "this host: [builtin]" in printed
+    # Run in TFLite Micro, the microcontroller's runtime: parity with JAX, and the RAM its arena measured.
+    on_device = record["device_runtime"]
+    assert on_device["runtime"].startswith("tflite-micro") and "never timed" in on_device["runtime"]
+    assert on_device["check"]["passed"] and on_device["check"]["latency"] is None
+    assert figures["ram_bytes"]["value"] == on_device["memory"]["runtime_bytes"] > 0
+    assert figures["ram_bytes"]["provenance"].startswith("measured: the smallest TFLite Micro arena")
+    assert "in tflite-micro" in printed and f"tensor arena {on_device['memory']['runtime_bytes']} B" in printed
 
     # The same trial collapsed (its weights shuffled: a function of nothing): exported with a warning.
     weights = results / "mcu" / "trials" / f"trial-{record['trial']}.npz"

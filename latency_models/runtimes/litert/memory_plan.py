@@ -31,8 +31,8 @@ class TensorMemory:
     """RAM the interpreter reserves for tensors, in bytes."""
 
     runtime_bytes: int
-    largest_tensor_bytes: int
-    tensors: int
+    largest_tensor_bytes: int | None  # None where the runtime exposes no tensor (TFLite Micro's arena)
+    tensors: int | None
     provenance: str = PROVENANCE
 
 
