@@ -15,6 +15,7 @@ the process at some sizes just too small, and the search then goes on from the s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -82,7 +83,18 @@ class TFLiteMicro(Runtime):
 
 def arena_bytes(content: bytes) -> int:
     """The smallest arena that allocates and invokes ``content``; a model TFLite Micro cannot prepare at any
-    size raises ``ModelLoadError`` naming what it lacks."""
+    size raises ``ModelLoadError`` naming what it lacks. Found once per file content (an export's parity run
+    and its memory figure share it)."""
+    key = hashlib.sha256(bytes(content)).hexdigest()
+    if key not in _ARENAS:
+        _ARENAS[key] = _searched_arena(content)
+    return _ARENAS[key]
+
+
+_ARENAS: dict[str, int] = {}
+
+
+def _searched_arena(content: bytes) -> int:
     high = max(GENEROUS, 4 * len(content))
     probe = _run_worker(content, "probe", str(high))
     while "recorded_bytes" not in probe:
