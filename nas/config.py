@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -171,9 +171,18 @@ class SearchConfig:
         return cls(**{k: v for k, v in raw.items() if k in known})
 
     def differences(self, other: SearchConfig) -> list[str]:
-        """Names of the settings in which two configs differ."""
+        """Names of the settings in which two configs differ; within the training and fine-tuning settings, the
+        field that differs (``finetune.targets``), so a refused resume says which flag to give."""
         mine, theirs = asdict(self), asdict(other)
-        return [key for key in mine if mine[key] != theirs[key]]
+        changed = []
+        for key in mine:
+            if mine[key] == theirs[key]:
+                continue
+            if is_dataclass(getattr(self, key)):
+                changed += [f"{key}.{name}" for name in mine[key] if mine[key][name] != theirs[key][name]]
+            else:
+                changed.append(key)
+        return changed
 
 
 def load_space_file(path: str | Path) -> dict[str, Any]:

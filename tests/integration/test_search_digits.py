@@ -213,7 +213,7 @@ def test_malformed_npz_and_changed_settings_are_refused(tmp_path, capsys):
         capsys, "search", "--study", "keep", "--trials", "2", "--model", "mlp", "--results-dir", str(results), *QUICK
     )
     # The MLP also trains its baseline at another rate (its spec declares one): both settings are named.
-    assert code == 2 and "exists with different settings (model, train)" in err
+    assert code == 2 and "exists with different settings (model, train.learning_rate)" in err
     assert db.read_bytes() == before
     with sqlite3.connect(db) as connection:
         assert connection.execute("select count(*) from trials").fetchone()[0] == 1

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def context(tmp_path_factory: pytest.TempPathFactory):
-    config = SearchConfig(train=TrainConfig(epochs=10), finetune=FinetuneConfig(steps=20))
+    # A given rate: nothing here fine-tunes, so the rate sweep before a search would be time spent on nothing.
+    config = SearchConfig(train=TrainConfig(epochs=10), finetune=FinetuneConfig(steps=20, learning_rate=1e-3))
     return build_context(resolve_problem(config), results_dir=tmp_path_factory.mktemp("results"))
 
 
@@ -68,7 +69,9 @@ def test_the_rule_moves_the_knob_that_costs_no_accuracy_first(context, measured)
 def test_diagnostics_find_the_layer_that_does_not_matter(tmp_path_factory):
     """ResNet-8 on digits with its first residual branch silenced (the second conv's weights scaled to almost
     nothing): moving that branch's knobs costs no accuracy, while pruning channels that carry signal does."""
-    config = SearchConfig(model="resnet8", train=TrainConfig(epochs=10), finetune=FinetuneConfig(steps=20))
+    config = SearchConfig(
+        model="resnet8", train=TrainConfig(epochs=10), finetune=FinetuneConfig(steps=20, learning_rate=1e-3)
+    )
     context = build_context(resolve_problem(config), results_dir=tmp_path_factory.mktemp("results"))
     params = {name: dict(layer) for name, layer in context.baseline.params.items()}
     params["b1_conv2"] = {"kernel": params["b1_conv2"]["kernel"] * 1e-4, "bias": params["b1_conv2"]["bias"] * 0}

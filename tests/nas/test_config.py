@@ -16,7 +16,7 @@ def test_config_round_trips_through_json_and_reports_differences():
     )
     again = SearchConfig.from_json(config.to_json())
     assert again == config and again.size_term == "compressed_bytes"
-    assert SearchConfig().differences(config) == ["model", "space", "objectives", "budgets", "finetune"]
+    assert SearchConfig().differences(config) == ["model", "space", "objectives", "budgets", "finetune.steps"]
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,8 @@ def test_a_study_created_before_fine_tuning_targets_resumes_toward_the_labels_it
     legacy = SearchConfig().to_json().replace(', "targets": "teacher"', "")
     assert "targets" not in legacy
     assert SearchConfig.from_json(legacy).finetune.targets == "labels"
-    assert SearchConfig.from_json(legacy).differences(SearchConfig()) == ["finetune"]
+    # Resuming it under the default refuses and names the flag; --finetune-targets labels resumes it.
+    assert SearchConfig.from_json(legacy).differences(SearchConfig()) == ["finetune.targets"]
     with pytest.raises(ConfigError, match="unknown fine-tuning targets 'soft'; use teacher or labels"):
         FinetuneConfig(targets="soft")
 
