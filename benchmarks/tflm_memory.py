@@ -10,6 +10,10 @@ Summary: ``ram_exact_share`` (predicted equals the arena), ``ram_within_10pct``,
 most the prediction falls short of the arena: RAM a device would lack), ``worst_over_bytes``, ``mape``, and
 ``parity_share``.
 
+And the support table TFLite Micro is credited with (``TFLiteMicro.support``), checked against the real thing:
+a one-layer model of every conv, depthwise conv and dense precision the exporter writes correctly, prepared in
+TFLite Micro (``support``: whether it ran, what it said, whether the table agrees; ``support_agrees_share``).
+
 Usage: python benchmarks/tflm_memory.py [--per-family 10]
 Writes results/benchmarks/tflm_memory.json.
 """
@@ -25,11 +29,15 @@ import numpy as np
 import optuna
 
 from latency_models.device import load_device
+from latency_models.errors import ModelLoadError
 from latency_models.registry import cost_model
 from latency_models.runtimes import runnable_precisions, runtime_named
+from latency_models.table import LayerKey
 from nas.profiling.flash_fit import export_random
+from nas.profiling.micro import export_micro, single
 from nas.provenance import run_provenance
 from search_spaces.graph import analyze
+from search_spaces.runtime_support import SUPPORT
 from search_spaces.space import Candidate, SearchSpace, suggest_candidate
 from search_spaces.spec import load_model_spec
 
@@ -74,6 +82,43 @@ def row(family: str, graph: Any, candidate: Candidate, x: np.ndarray) -> dict[st
     }
 
 
+def support_rows() -> list[dict[str, Any]]:
+    """Every layer precision the exporter writes correctly, as a one-layer model prepared in TFLite Micro."""
+    micro = runtime_named("tflite_micro")
+    rows = []
+    for (op, weight_bits, activation_bits), support in sorted(SUPPORT.items()):
+        if not support.runs or op not in ("conv", "dwconv", "dense"):
+            continue
+        key = LayerKey(
+            op=op,
+            height=8,
+            width=8,
+            in_channels=8,
+            out_channels=8,
+            kernel=1 if op == "dense" else 3,
+            stride=1,
+            act="relu",
+            weight_bits=weight_bits,
+            activation_bits=activation_bits,
+        )
+        try:
+            micro.memory_plan(export_micro(single(key)))
+            runs, said = True, ""
+        except ModelLoadError as err:
+            runs, said = False, str(err)
+        credited = micro.support(op, weight_bits, activation_bits).runs
+        rows.append(
+            {
+                "op": op,
+                "precision": [weight_bits, activation_bits],
+                "runs": runs,
+                "said": said,
+                "table_agrees": runs == credited,
+            }
+        )
+    return rows
+
+
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The figures of the module docstring."""
     predicted = np.array([r["predicted_bytes"] for r in rows], float)
@@ -99,7 +144,15 @@ def main() -> None:
     for family, graph, candidate in candidates(args.per_family):
         rows.append(row(family, graph, candidate, x))
         print(json.dumps({k: rows[-1][k] for k in ("family", "predicted_bytes", "arena_bytes", "agrees_with_litert")}))
-    result = {**summary(rows), "device": DEVICE, "rows": rows, "provenance": run_provenance()}
+    support = support_rows()
+    result = {
+        **summary(rows),
+        "support_agrees_share": round(float(np.mean([row["table_agrees"] for row in support])), 3),
+        "device": DEVICE,
+        "rows": rows,
+        "support": support,
+        "provenance": run_provenance(),
+    }
     OUT.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(summary(rows), indent=1))
 

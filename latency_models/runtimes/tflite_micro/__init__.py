@@ -36,8 +36,8 @@ MAX_ARENA = 64 << 20  # larger than any microcontroller's RAM: a file that needs
 WORKER = Path(__file__).with_name("worker.py")
 PROVENANCE = "measured: the smallest TFLite Micro arena that allocates and invokes the file (reference kernels here)"
 UNLISTED = Support(runs=False, form="none", note="not in the support table")
-# Measured on micro-models of every op at every precision the exporter writes (``tests/latency_models/
-# test_tflite_micro.py``): TFLite Micro has no kernel for these, whatever the device.
+# Measured on one-layer models of every conv, depthwise conv and dense precision the exporter writes
+# (``benchmarks/tflm_memory.py``, ``support``): TFLite Micro has no kernel for these, whatever the device.
 LACKS = {
     16: "TFLite Micro's DEQUANTIZE takes no float16 weights",
     4: "TFLite Micro runs int4 weights only in int8 convolutions",
