@@ -32,9 +32,8 @@ from latency_models.device import load_device
 from latency_models.errors import ModelLoadError
 from latency_models.registry import cost_model
 from latency_models.runtimes import runnable_precisions, runtime_named
-from latency_models.table import LayerKey
 from nas.profiling.flash_fit import export_random
-from nas.profiling.micro import export_micro, single
+from nas.profiling.micro import export_micro, small_layer
 from nas.provenance import run_provenance
 from search_spaces.graph import analyze
 from search_spaces.runtime_support import SUPPORT
@@ -89,20 +88,8 @@ def support_rows() -> list[dict[str, Any]]:
     for (op, weight_bits, activation_bits), support in sorted(SUPPORT.items()):
         if not support.runs or op not in ("conv", "dwconv", "dense"):
             continue
-        key = LayerKey(
-            op=op,
-            height=8,
-            width=8,
-            in_channels=8,
-            out_channels=8,
-            kernel=1 if op == "dense" else 3,
-            stride=1,
-            act="relu",
-            weight_bits=weight_bits,
-            activation_bits=activation_bits,
-        )
         try:
-            micro.memory_plan(export_micro(single(key)))
+            micro.memory_plan(export_micro(small_layer(op, weight_bits, activation_bits)))
             runs, said = True, ""
         except ModelLoadError as err:
             runs, said = False, str(err)

@@ -85,6 +85,24 @@ def single(key: LayerKey) -> MicroModel:
     return MicroModel(label="single", graph=graph, precisions=((key.weight_bits, key.activation_bits),))
 
 
+def small_layer(op: str, weight_bits: int, activation_bits: int) -> MicroModel:
+    """A one-layer model of ``op`` at a precision (8x8x8 in, 8 out, 3x3 unless dense): the smallest probe of
+    whether a runtime runs that layer at that precision."""
+    key = LayerKey(
+        op=op,
+        height=8,
+        width=8,
+        in_channels=8,
+        out_channels=8,
+        kernel=1 if op == "dense" else 3,
+        stride=1,
+        act="relu",
+        weight_bits=weight_bits,
+        activation_bits=activation_bits,
+    )
+    return single(key)
+
+
 def pre_depthwise(key: LayerKey) -> LayerKey:
     """The 1x1 depthwise conv that feeds an op which cannot start a model."""
     w, a = pre_precision(key.activation_bits)

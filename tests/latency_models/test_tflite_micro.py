@@ -14,26 +14,13 @@ from latency_models.errors import ModelLoadError
 from latency_models.runtimes import RUNTIMES, runnable_precisions, runtime_named, runtime_standing_in
 from latency_models.runtimes.base import RuntimeCapabilityError
 from latency_models.runtimes.tflite_micro import ARENA_STEP, TFLiteMicro, _run_worker
-from latency_models.table import LayerKey
-from nas.profiling.micro import export_micro, single
+from nas.profiling.micro import export_micro, small_layer
 
 pytestmark = pytest.mark.slow
 
 
 def _exported(op: str, weight_bits: int, activation_bits: int) -> tuple[bytes, tuple[int, ...]]:
-    key = LayerKey(
-        op=op,
-        height=8,
-        width=8,
-        in_channels=8,
-        out_channels=8,
-        kernel=1 if op == "dense" else 3,
-        stride=1,
-        act="relu",
-        weight_bits=weight_bits,
-        activation_bits=activation_bits,
-    )
-    micro = single(key)
+    micro = small_layer(op, weight_bits, activation_bits)
     return export_micro(micro), micro.graph.input_shape
 
 
