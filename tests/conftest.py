@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import jax.numpy as jnp
 import pytest
 
 from nas.activity import REGISTRY_VARIABLE
+from nas.compile_cache import CACHE_VARIABLE, enable_compilation_cache
 from nas.compress.numerics import strict_numerics
 from nas.config import FinetuneConfig, TrainConfig
 from nas.training.data import Dataset, load_dataset
@@ -26,6 +29,13 @@ QUICK_TRAIN = TrainConfig(epochs=10)
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 if _WORKER or REGISTRY_VARIABLE not in os.environ:
     os.environ[REGISTRY_VARIABLE] = tempfile.mkdtemp(prefix=f"nas-test-searches-{_WORKER or 'main'}-")
+
+# One JAX compilation cache for this test run, shared by both test processes and every command they start
+# (a fresh one: the run never depends on what an earlier run compiled), removed when the run ends.
+if CACHE_VARIABLE not in os.environ:
+    os.environ[CACHE_VARIABLE] = tempfile.mkdtemp(prefix="nas-test-compilation-cache-")
+    atexit.register(shutil.rmtree, os.environ[CACHE_VARIABLE], ignore_errors=True)
+enable_compilation_cache()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import sys
 from types import ModuleType
 
 from latency_models.console import VERBOSE_ENV
+from nas.compile_cache import enable_compilation_cache
 from nas.errors import USER_ERRORS
 
 DESCRIPTION = "Hardware-aware compression search (per-layer sparsity x mixed precision) for JAX/Flax models."
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.INFO if args.verbose else optuna.logging.WARNING)
+    enable_compilation_cache()
     try:
         code = args.run(args)
     except USER_ERRORS as err:

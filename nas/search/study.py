@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from latency_models.size import stored_bytes
 from nas.activity import searching
+from nas.compile_cache import enable_compilation_cache
 from nas.config import SearchConfig
 from nas.errors import ConfigError, TrialFailed
 from nas.objectives import directions, term
@@ -127,6 +128,7 @@ def run_search(
     """
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
+    enable_compilation_cache()
     paths = StudyPaths(results_dir, name)
     if paths.root.exists() and not paths.root.is_dir():
         raise ConfigError(f"{paths.root} is a file, not a study directory; move it or choose another --study name")

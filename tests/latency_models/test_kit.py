@@ -23,14 +23,12 @@ from nas.profiling.kit import MANIFEST, RUNNER, write_kit
 from nas.profiling.kit_import import import_kit_results
 from nas.profiling.reference import read_reference_csv, reference_models
 from nas.profiling.run import QUICK_GRID, calibrate_from_csv
+from tests.once import built_once
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def kit_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A quick-grid kit of the host, timed by its runner in a separate process: (kit directory, devices dir)."""
-    root = tmp_path_factory.mktemp("kit")
+def _time_a_kit(root: Path) -> None:
     devices = root / "devices"
     devices.mkdir()
     shutil.copy(DEVICES_DIR / "host.json", devices / "host.json")
@@ -38,7 +36,14 @@ def kit_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     write_kit("host", kit, grid=QUICK_GRID, directory=devices, show_progress=False)
     runner = [sys.executable, str(kit / RUNNER), "--kernel-sets", "xnnpack"]
     subprocess.run(runner, check=True, capture_output=True, cwd=root)
-    return kit, devices
+
+
+@pytest.fixture(scope="module")
+def kit_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A quick-grid kit of the host, timed by its runner in a separate process: (kit directory, devices dir),
+    written and timed once per test run, a copy per test process."""
+    root = built_once(tmp_path_factory, "kit", _time_a_kit)
+    return root / "host-kit", root / "devices"
 
 
 def _imported(kit: Path, devices: Path, csv_path: Path | None = None) -> LatencyTable:
