@@ -26,7 +26,18 @@ STAGES = (
     "api",
     "cli",
 )
-BOTTOM = {"config", "errors", "paths", "objectives", "checkpoint", "progress", "provenance", "locks", "activity"}
+BOTTOM = {
+    "config",
+    "errors",
+    "paths",
+    "objectives",
+    "checkpoint",
+    "progress",
+    "provenance",
+    "locks",
+    "activity",
+    "compile_cache",
+}
 
 
 def _imported_modules(path: Path) -> set[str]:

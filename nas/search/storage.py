@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
+from pathlib import Path
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
 
 from nas.errors import ConfigError
+from nas.locks import exclusive
 
 JOURNAL_PREFIX = "journal://"
 HEARTBEAT_INTERVAL_S = 30
@@ -37,14 +41,35 @@ def optuna_storage(url: str, *, heartbeat: bool = False) -> BaseStorage:
             "or journal:///file.log"
         )
     beat = {"heartbeat_interval": HEARTBEAT_INTERVAL_S, "grace_period": GRACE_PERIOD_S} if heartbeat else {}
+    sqlite = url.startswith("sqlite")
     # Several workers on one SQLite file wait for its lock instead of failing at once.
-    engine = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}} if url.startswith("sqlite") else None
+    engine = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}} if sqlite else None
+    kind = SqliteStorage if sqlite else RDBStorage
     try:
         with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna 5; it is what we rely on
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs=engine, **beat)  # type: ignore[arg-type]
+            return kind(url, engine_kwargs=engine, **beat)  # type: ignore[arg-type]
     except Exception as err:  # SQLAlchemy raises many types for bad URLs, missing drivers, refused connections
         raise ConfigError(f"cannot open storage {redacted(url)}: {safe_message(err, url)}") from None
+
+
+class SqliteStorage(RDBStorage):
+    """Optuna's RDB storage on a SQLite file, with one fix for several processes on it: a trial is taken (WAITING
+    to RUNNING) under a lock file beside the database.
+
+    Optuna takes a waiting trial (an enqueued one: every new study's uniform int8 seed) by reading its state and
+    writing RUNNING if it still waits. PostgreSQL locks the row it read (``SELECT ... FOR UPDATE``); SQLite
+    ignores that, so two workers could both read WAITING and both run the trial, and the second to finish
+    failed on "Cannot tell a COMPLETE trial" (seen with ``--workers 2`` on four quick trials).
+    """
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
+        """As Optuna's, with taking a trial serialized across the processes of this machine."""
+        database = self.engine.url.database
+        if state != TrialState.RUNNING or not database or database == ":memory:":
+            return super().set_trial_state_values(trial_id, state, values)
+        with exclusive(Path(f"{database}.take-lock")):
+            return super().set_trial_state_values(trial_id, state, values)
 
 
 def redacted(url: str) -> str:

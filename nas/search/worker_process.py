@@ -18,7 +18,7 @@ from nas.paths import StudyPaths
 from nas.search.context import build_context, resolve_problem
 from nas.search.objective import make_objective
 from nas.search.study import open_study, recorded_rate
-from nas.search.workers import WorkerJob
+from nas.search.workers import WorkerJob, pin_to_given_cores
 
 
 def work(job: WorkerJob) -> None:
@@ -39,5 +39,6 @@ def work(job: WorkerJob) -> None:
 
 
 if __name__ == "__main__":
+    pin_to_given_cores()  # before XLA sizes its thread pool on the first computation
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     work(WorkerJob(**json.loads(sys.argv[1])))

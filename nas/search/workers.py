@@ -24,6 +24,7 @@ from pathlib import Path
 
 from nas.errors import ConfigError
 
+CORES_VARIABLE = "NAS_WORKER_CORES"
 SEED_STRIDE = 7919  # worker k samples with seed + k * stride: apart from each other and from resumed runs
 
 
@@ -50,9 +51,11 @@ def cores_of(index: int, workers: int) -> set[int]:
 
 
 def spawn(job: WorkerJob, workers: int, log: Path) -> subprocess.Popen:
-    """Starts a worker process for ``job``; its output goes to ``log``."""
+    """Starts a worker process for ``job``; its output goes to ``log``. The worker pins itself to its cores
+    (``CORES_VARIABLE``) before it computes anything: a ``preexec_fn`` would run in the forked child of this
+    multithreaded process, which JAX warns about on the user's console, and rightly (it can deadlock)."""
     cores = cores_of(job.index, workers)
-    env = dict(os.environ)
+    env = dict(os.environ, **{CORES_VARIABLE: ",".join(map(str, sorted(cores)))})
     if len(cores) == 1:  # XLA's thread pool would otherwise size itself to the whole machine
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_cpu_multi_thread_eigen=false".strip()
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -62,8 +65,14 @@ def spawn(job: WorkerJob, workers: int, log: Path) -> subprocess.Popen:
             env=env,
             stdout=handle,
             stderr=handle,
-            preexec_fn=lambda: os.sched_setaffinity(0, cores),
         )
+
+
+def pin_to_given_cores() -> None:
+    """Restricts this worker process to the cores ``spawn`` gave it (nothing when none were given)."""
+    given = os.environ.get(CORES_VARIABLE, "")
+    if given:
+        os.sched_setaffinity(0, {int(core) for core in given.split(",")})
 
 
 def wait_for(processes: list[subprocess.Popen], logs: list[Path], on_poll) -> None:
