@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_racing_processes_train_the_baseline_once(tmp_path):
-    command = [sys.executable, "-m", "nas.cli", "train", "--epochs", "15", "--results-dir", str(tmp_path)]
+    command = [sys.executable, "-m", "nas.cli", "train", "--epochs", "30", "--results-dir", str(tmp_path)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     processes = [
         subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
