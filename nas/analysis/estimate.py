@@ -85,6 +85,9 @@ def _estimate(
     description: str, graph: ModelGraph, candidate: Candidate, device: str, kernel_set: str | None
 ) -> Estimate:
     model = cost_model(device, kernel_set)
+    unrunnable = model.device.unrunnable(graph, candidate)
+    if unrunnable:  # a device's model need not cost what it cannot run (an NPU has no float rate)
+        raise ConfigError(f"{device} does not run {', '.join(unrunnable)}; pick a trial at precisions it runs")
     return Estimate(description=description, cost=model.cost(graph, candidate), kernel_set=model.kernel_set)
 
 

@@ -93,6 +93,12 @@ def test_nas_estimate_prints_vela_s_estimate_per_layer(files, capsys):
     assert "NPU (Ethos_U55_128 at 500 MHz)" in out and "SRAM" in out and "off-chip flash" in out
 
 
+def test_a_file_across_every_device_shows_vela_s_figures_for_the_ethos_u_ones(files, capsys):
+    assert main(["estimate", "--file", str(files["int8"]), "--device", "all"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "(Vela)" in rows[U55] and "(Vela)" in rows["ethos_u65_256"] and "(Vela)" not in rows["stm32h7"]
+
+
 def test_a_float_file_names_the_operators_left_to_the_cpu_in_one_line(files, capsys):
     assert main(["estimate", "--file", str(files["float"]), "--device", U55]) == 0
     lines = capsys.readouterr().out.splitlines()
