@@ -1,13 +1,14 @@
 """What Vela does with each layer precision the exporter writes: the Ethos-U NPU runs it, the CPU runs it, or
 nothing can.
 
-Checked with Vela 5.2.0 on one-layer models of every conv, depthwise conv and dense precision the exporter
-writes (``tests/latency_models/test_vela.py``), for the Ethos-U55 and the Ethos-U65:
+Checked with Vela 5.2.0 on one-layer models of all 21 conv, depthwise conv and dense precisions the exporter
+writes (``tests/latency_models/test_vela.py`` compiles them for the Ethos-U55; for the Ethos-U65-256 the same
+files were placed the same way):
 
 - int8 weights with int8 or int16 activations: the NPU (a conv with one input channel, exported as a
   depthwise conv with a channel multiplier, too);
-- float32, float16 weights (a DEQUANTIZE into a float op) and weight-only int8 (hybrid) layers: left to the CPU,
-  which runs them with TFLite Micro, so a precision TFLite Micro has no kernel for runs nowhere;
+- float32, and float16 or weight-only int8 weights (a DEQUANTIZE into a float op): left to the CPU, DEQUANTIZE
+  and all, which runs them with TFLite Micro, so a precision TFLite Micro has no kernel for runs nowhere;
 - int4 weights: Vela 5.2.0 cannot read the INT4 tensor type; its compiler stops with a floating-point exception
   (its legacy core with ``KeyError: 17``, the type's number), so such a file is refused before Vela sees it.
 """
