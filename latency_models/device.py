@@ -50,6 +50,8 @@ class DeviceProfile:
             (``latency_models.kinds.analytic``).
         offload: for an accelerator: the precisions it runs, the host device that runs the rest, the link's
             bandwidth and the rule that splits the graph (``latency_models.kinds.offload``).
+        vela: for an Arm Ethos-U NPU: the configuration its files are compiled for by Vela (accelerator,
+            system config, memory mode; ``latency_models.runtimes.vela.config``).
         provenance: where the profile's facts come from.
         measurable_here: the device is this machine, so its latency can be measured here (profiling, the
             predicted-vs-measured check of every export); every other device is estimated or calibrated.
@@ -68,6 +70,7 @@ class DeviceProfile:
     energy_convention: str = "energy = active power x latency (idle power not subtracted)"
     analytic: dict[str, Any] | None = None
     offload: dict[str, Any] | None = None
+    vela: dict[str, Any] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     measurable_here: bool = False
 
@@ -123,6 +126,7 @@ class DeviceProfile:
             "energy_convention": self.energy_convention,
             **({"analytic": self.analytic} if self.analytic is not None else {}),
             **({"offload": self.offload} if self.offload is not None else {}),
+            **({"vela": self.vela} if self.vela is not None else {}),
             "provenance": self.provenance,
             **({"measurable_here": True} if self.measurable_here else {}),
         }
@@ -143,6 +147,7 @@ PROFILE_KEYS = {
     "energy_convention",
     "analytic",
     "offload",
+    "vela",
     "provenance",
 }
 
@@ -170,6 +175,7 @@ def profile_from_dict(raw: Any, source: str = "profile") -> DeviceProfile:
             energy_convention=str(raw.get("energy_convention", DeviceProfile.energy_convention)),
             analytic=None if raw.get("analytic") is None else dict(raw["analytic"]),
             offload=None if raw.get("offload") is None else dict(raw["offload"]),
+            vela=None if raw.get("vela") is None else dict(raw["vela"]),
             provenance=dict(raw.get("provenance", {})),
             measurable_here=bool(raw.get("measurable_here", False)),
         )

@@ -215,6 +215,19 @@ def _boundary(graph: _Graph, source: int, output: int) -> Boundary:
     )
 
 
+def tensor_layers(content: bytes) -> dict[str, str]:
+    """The model layer of each operator, by the name of its output tensor (how a compiler's report names
+    operators); an operator no layer name is found for keeps its tensor's name."""
+    graph = _Graph(content)
+    layers = {}
+    for index in range(graph.subgraph.OperatorsLength()):
+        op = graph.subgraph.Operators(index)
+        output = graph.name(int(op.Outputs(0)))
+        weights = [graph.name(int(t)) for t in op.InputsAsNumpy()[1:] if t >= 0 and _stored(graph, int(t))]
+        layers[output] = layer_name([output, *weights], output)
+    return layers
+
+
 def operator_names(content: bytes) -> set[str]:
     """The builtin operator names a model uses (``CONV_2D``, ``QUANTIZE``, ...): what a TFLite Micro op resolver
     must register to run it."""

@@ -1,11 +1,11 @@
 """The registry of runtimes (``base.Runtime``): what runs an exported model file on this machine.
 
-LiteRT (``litert``: kernel sets ``xnnpack`` and ``builtin``) and TFLite Micro (``tflite_micro``: its reference
-kernels). A device runs on the runtime whose kernel sets include all of its own (``runtime_for``); a device no
-registered runtime runs (a microcontroller's CMSIS-NN kernels, an Edge TPU) is costed from its profile alone, and
-where a runtime stands in for its kernels (TFLite Micro for a microcontroller, ``runtime_standing_in``) its
-exports are also run there for parity and memory. A new runtime (the Vela compiler) is one module or package
-here and its entry in ``RUNTIMES``.
+LiteRT (``litert``: kernel sets ``xnnpack`` and ``builtin``), TFLite Micro (``tflite_micro``: its reference
+kernels) and the Vela compiler (``vela``: the Ethos-U55 and Ethos-U65 NPUs, which it estimates but cannot run). A
+device runs on the runtime whose kernel sets include all of its own (``runtime_for``); a device no registered
+runtime runs (a microcontroller's CMSIS-NN kernels, an Edge TPU) is costed from its profile alone, and where a
+runtime stands in for its kernels (TFLite Micro for a microcontroller, ``runtime_standing_in``) its exports are
+also run there for parity and memory. A new runtime is one module or package here and its entry in ``RUNTIMES``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from latency_models.errors import CostModelError
 from latency_models.runtimes.base import Runtime
 from latency_models.runtimes.litert import LiteRT
 from latency_models.runtimes.tflite_micro import TFLiteMicro
+from latency_models.runtimes.vela import Vela
 
-RUNTIMES: tuple[Runtime, ...] = (LiteRT(), TFLiteMicro())
+RUNTIMES: tuple[Runtime, ...] = (LiteRT(), TFLiteMicro(), Vela())
 
 
 def runtime_named(name: str) -> Runtime:
@@ -45,6 +46,13 @@ def runtime_for(device: DeviceProfile) -> Runtime:
         return runtime_running(device.kernel_sets)
     except CostModelError as err:
         raise CostModelError(f"device {device.name!r}: {err}") from None
+
+
+def runtime_estimating(device: DeviceProfile) -> Runtime | None:
+    """The runtime that estimates ``device``'s cost by compiling its files (Vela for an Ethos-U NPU); None where
+    the device's runtime does not, or no runtime here runs it."""
+    runtime = next((r for r in RUNTIMES if set(device.kernel_sets) <= set(r.kernel_sets)), None)
+    return runtime if runtime is not None and runtime.can("estimate") else None
 
 
 def runtime_standing_in(device: DeviceProfile) -> Runtime | None:

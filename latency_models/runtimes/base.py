@@ -1,13 +1,15 @@
 """What a runtime is to this project: the program that runs an exported model file on this machine.
 
-A runtime (LiteRT today; TFLite Micro and the Vela compiler are to come) offers some of four things, each a
-method here, and says which in ``capabilities``:
+A runtime (LiteRT, TFLite Micro, the Vela compiler) offers some of five things, each a method here, and says
+which in ``capabilities``:
 
 - ``run``: load a file with one of its kernel sets and predict a batch (``predict``), as the parity check and the
   export's verification do;
 - ``time``: measure a file's latency by its one timing protocol (``timing_protocol`` and ``time``), the
   protocol the cost tables were measured with, so a measured figure and a table's figure compare;
 - ``memory``: read the memory plan it makes for a file (``memory_plan``: the tensor arena);
+- ``estimate``: compile a file for a device's accelerator and read the compiler's own performance estimate
+  (``estimate``: cycles, time, memory and where each op runs), for a device no runtime here can time;
 - always: its support table (``support``), which (op, weight bits, activation bits) it runs correctly.
 
 A method outside the runtime's capabilities raises ``RuntimeCapabilityError`` saying what it cannot do (a
@@ -28,12 +30,14 @@ from search_spaces.runtime_support import Support
 if TYPE_CHECKING:
     import numpy as np
 
+    from latency_models.device import DeviceProfile
     from latency_models.runtimes.litert.memory_plan import TensorMemory
     from latency_models.runtimes.litert.timing import TimingProtocol
+    from latency_models.runtimes.vela.report import VelaEstimate
     from latency_models.table import Measurement
 
-Capability = Literal["run", "time", "memory"]
-CAPABILITIES: tuple[Capability, ...] = ("run", "time", "memory")
+Capability = Literal["run", "time", "memory", "estimate"]
+CAPABILITIES: tuple[Capability, ...] = ("run", "time", "memory", "estimate")
 
 
 class RuntimeCapabilityError(CostModelError):
@@ -80,8 +84,12 @@ class Runtime(abc.ABC):
         """The tensor memory it plans for ``content``."""
         raise self.unable("report a memory plan")
 
+    def estimate(self, content: bytes, device: DeviceProfile) -> VelaEstimate:
+        """The compiler's estimate of ``content`` on ``device``'s accelerator (never a measurement)."""
+        raise self.unable("estimate a model file's performance")
+
     def can(self, capability: Capability) -> bool:
-        """Whether it offers ``capability`` (``run``, ``time`` or ``memory``)."""
+        """Whether it offers ``capability`` (``run``, ``time``, ``memory`` or ``estimate``)."""
         return capability in self.capabilities
 
     def unable(self, what: str) -> RuntimeCapabilityError:

@@ -2,7 +2,8 @@
 
 The model is a model spec at a uniform precision (``w8a8``), a study's trial, or an existing ``.tflite`` file
 (its keys read from the flatbuffer); the device is any profile (measured or analytic). Every figure is printed with its
-provenance, so an estimate is never mistaken for a measurement.
+provenance, so an estimate is never mistaken for a measurement. A file for a device whose runtime is a compiler that
+estimates (Vela for an Ethos-U NPU) is costed by that compiler: its latency, memory and where each operator runs.
 """
 
 from __future__ import annotations
@@ -13,17 +14,21 @@ from pathlib import Path
 
 import optuna
 
-from latency_models.cost import Cost, Figure
-from latency_models.device import load_device, this_host
+from latency_models.cost import Cost, Figure, LayerCost, total
+from latency_models.device import DeviceProfile, load_device, this_host
+from latency_models.layered import LayeredCostModel
 from latency_models.registry import cost_model
-from latency_models.runtimes import runtime_for
-from latency_models.tflite_keys import file_keys
+from latency_models.runtimes import runtime_estimating, runtime_for
+from latency_models.runtimes.base import Runtime
+from latency_models.runtimes.vela.report import AREA_NAMES, VelaEstimate, VelaLayer
+from latency_models.tflite_keys import FileKeys, file_keys, tensor_layers
 from nas.analysis.rescore import study_graph
 from nas.compress.float_regions import load_spec
 from nas.errors import ConfigError
 from nas.search.saved import SavedStudy
 from nas.training.data import load_dataset
 from search_spaces.graph import ModelGraph, analyze
+from search_spaces.runtime_support import OPS
 from search_spaces.space import Candidate
 from search_spaces.techniques.precision import parse_precision
 
@@ -35,6 +40,9 @@ class Estimate:
     description: str
     cost: Cost
     kernel_set: str
+    estimator: str | None = None  # the label of the compiler that estimated the latency (Vela), if one did
+    row_labels: tuple[str, ...] = ()  # what each layer row's provenance column says, where not its figure's label
+    notes: tuple[str, ...] = ()  # lines printed after the totals
 
 
 def estimate_spec(model: str, dataset: str, precision: str, device: str, kernel_set: str | None = None) -> Estimate:
@@ -77,6 +85,9 @@ def _estimate(
     description: str, graph: ModelGraph, candidate: Candidate, device: str, kernel_set: str | None
 ) -> Estimate:
     model = cost_model(device, kernel_set)
+    unrunnable = model.device.unrunnable(graph, candidate)
+    if unrunnable:  # a device's model need not cost what it cannot run (an NPU has no float rate)
+        raise ConfigError(f"{device} does not run {', '.join(unrunnable)}; pick a trial at precisions it runs")
     return Estimate(description=description, cost=model.cost(graph, candidate), kernel_set=model.kernel_set)
 
 
@@ -89,6 +100,9 @@ def estimate_file(path: Path, device: str, kernel_set: str | None = None) -> Est
     content = path.read_bytes()
     keys = file_keys(content)
     model = cost_model(device, kernel_set)
+    compiler = runtime_estimating(model.device)
+    if compiler is not None:
+        return _compiled(path.name, content, keys, model, compiler)
     unrunnable = [
         f"{name} ({key.op} w{key.weight_bits}a{key.activation_bits})"
         for name, key in keys.layers
@@ -106,21 +120,99 @@ def estimate_file(path: Path, device: str, kernel_set: str | None = None) -> Est
     return Estimate(description=f"{path.name} ({len(keys.layers)} layers)", cost=cost, kernel_set=model.kernel_set)
 
 
+def _compiled(file_name: str, content: bytes, keys: FileKeys, model: LayeredCostModel, compiler: Runtime) -> Estimate:
+    """A file as the device's compiler estimates it (Vela): per operator on the NPU with its cycles, or left to the
+    CPU, not costed yet; flash is the compiled file, RAM the SRAM of the compiler's plan."""
+    device = model.device
+    refused = [
+        f"{name} ({key.op} w{key.weight_bits}a{key.activation_bits}: {support.note})"
+        for name, key in keys.layers
+        if key.op in OPS and not (support := compiler.support(key.op, key.weight_bits, key.activation_bits)).runs
+    ]
+    if refused:
+        raise ConfigError(f"{device.name} cannot run {'; '.join(refused)}; export another precision for it")
+    report = compiler.estimate(content, device)
+    names = tensor_layers(content)
+    parts = [_compiled_part(report, layer, names.get(layer.tensor, layer.tensor)) for layer in report.layers]
+    labels = ["not costed" if layer.cycles is None else "Vela estimate" for layer in report.layers]
+    unplaced = report.total_cycles - sum(layer.cycles or 0 for layer in report.layers)
+    if unplaced > 0:  # kept so that the rows add up to Vela's total
+        parts.append(_cycles_part("other NPU work", unplaced, report, "cycles Vela counts outside any operator"))
+        labels.append("Vela estimate")
+    cost = _compiled_cost(device, parts, report)
+    description = f"{file_name} ({len(report.layers)} operators)"
+    return Estimate(
+        description=description,
+        cost=cost,
+        kernel_set=model.kernel_set,
+        estimator=report.label,
+        row_labels=tuple(labels),
+        notes=_compiled_notes(report, names),
+    )
+
+
+def _compiled_part(report: VelaEstimate, layer: VelaLayer, name: str) -> LayerCost:
+    if layer.cycles is None:
+        return LayerCost(name=name, latency_ms=Figure(value=0.0, provenance="analytic"), note=f"{layer.operator} [CPU]")
+    note = f"{layer.operator} [NPU] {layer.cycles} cycles ({layer.npu_cycles} computing, {layer.macs} MACs)"
+    return _cycles_part(name, layer.cycles, report, note)
+
+
+def _cycles_part(name: str, cycles: int, report: VelaEstimate, note: str) -> LayerCost:
+    # A compiler's model of the hardware, not a measurement: the weakest provenance there is.
+    latency = Figure(value=cycles / report.clock_hz * 1000, provenance="analytic")
+    return LayerCost(name=name, latency_ms=latency, note=note, group="int8")
+
+
+def _compiled_cost(device: DeviceProfile, parts: list[LayerCost], report: VelaEstimate) -> Cost:
+    latency = total(part.latency_ms for part in parts)
+    return Cost(
+        device=device.name,
+        latency_ms=latency,
+        energy_mj=latency.scaled(device.active_power.watts, "analytic"),  # W x ms = mJ
+        flash_bytes=Figure(value=float(report.compiled_bytes), provenance="exact"),
+        ram_bytes=Figure(value=float(report.sram_bytes), provenance="analytic"),
+        layers=tuple(parts),
+    )
+
+
+def _compiled_notes(report: VelaEstimate, names: dict[str, str]) -> tuple[str, ...]:
+    """Vela's cycles and memory, and the one line naming the operators it leaves to the CPU."""
+    on_npu = len(report.layers) - len(report.cpu_layers)
+    memory = ", ".join(
+        f"{AREA_NAMES[area]} {used / 1024:.2f} KiB" for area, used in report.memory_bytes.items() if used
+    )
+    notes = [
+        f"NPU ({report.accelerator} at {report.clock_hz / 1e6:g} MHz): {report.npu_cycles} cycles computing, "
+        f"{report.total_cycles} in all with memory traffic; {on_npu} of {len(report.layers)} operators on the NPU",
+        f"memory in Vela's plan: {memory or 'none'} (weights in {report.weights_area}, tensor arena in "
+        f"{report.feature_map_area}); flash is the compiled file, RAM the SRAM of the plan "
+        "(CPU operators' tensors are not in it)",
+    ]
+    if report.cpu_layers:
+        cpu = ", ".join(f"{names.get(layer.tensor, layer.tensor)} ({layer.operator})" for layer in report.cpu_layers)
+        notes.append(
+            f"on the CPU, not costed (their time on the host core is left for later; latency is the NPU's only): {cpu}"
+        )
+    return tuple(notes)
+
+
 def format_estimate(estimate: Estimate) -> str:
     """The per-layer table and the totals, each figure with its provenance."""
     cost = estimate.cost
     lines = [f"{estimate.description} on {cost.device} ({estimate.kernel_set} kernels)"]
     lines.append(f"  {'layer / term':28s} {'latency (us)':>12s}  provenance        op")
-    for part in cost.layers:
-        lines.append(
-            f"  {part.name:28s} {part.latency_ms.value * 1000:12.3f}  {part.latency_ms.label:16s}  {part.note}"
-        )
-    lines.append(f"  {'total latency':28s} {cost.latency_ms.value * 1000:12.3f}  {cost.latency_ms.label}")
+    labels = estimate.row_labels or tuple(part.latency_ms.label for part in cost.layers)
+    for part, label in zip(cost.layers, labels, strict=True):
+        lines.append(f"  {part.name:28s} {part.latency_ms.value * 1000:12.3f}  {label:16s}  {part.note}")
+    latency_label = estimate.estimator or cost.latency_ms.label
+    lines.append(f"  {'total latency':28s} {cost.latency_ms.value * 1000:12.3f}  {latency_label}")
     lines.append(
         f"  energy {cost.energy_mj.value:.4g} mJ ({cost.energy_mj.label}); "
         f"flash {cost.flash_bytes.value / 1000:.2f} KB ({cost.flash_bytes.label}); "
         f"RAM {cost.ram_bytes.value / 1000:.2f} KB ({cost.ram_bytes.label})"
     )
+    lines += [f"  {note}" for note in estimate.notes]
     return "\n".join(lines)
 
 
@@ -153,8 +245,9 @@ def format_across(rows: list[tuple[str, Estimate | str]]) -> str:
                 (cost.flash_bytes.value, profile.flash_bytes),
             )
         )
+        latency = f"{cost.latency_ms.value * 1000:.4g} (Vela)" if result.estimator else _shown(cost.latency_ms, 1000)
         lines.append(
-            f"{device:12s} {result.kernel_set:9s} {_shown(cost.latency_ms, 1000):>22s} "
+            f"{device:12s} {result.kernel_set:9s} {latency:>22s} "
             f"{_shown(cost.energy_mj, 1000):>22s} {_shown(cost.ram_bytes, 1e-3):>16s} "
             f"{_shown(cost.flash_bytes, 1e-3):>16s}  {'yes' if fits else 'NO'}"
         )

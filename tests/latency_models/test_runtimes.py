@@ -41,8 +41,11 @@ def test_litert_support_is_the_search_spaces_table():
 def test_a_device_runs_on_the_runtime_of_its_kernel_sets():
     assert runtime_for(this_host()).name == "litert"
     assert runtime_running(["builtin"]).name == "litert"
-    unrun = [n for n in available_devices() if not set(load_device(n).kernel_sets) <= {"xnnpack", "builtin"}]
+    offered = [set(runtime.kernel_sets) for runtime in RUNTIMES]
+    unrun = [n for n in available_devices() if not any(set(load_device(n).kernel_sets) <= k for k in offered)]
     assert unrun  # microcontrollers and the Edge TPU: costed from their profiles alone
+    for name in ("ethos_u55_128", "ethos_u65_256"):  # the Ethos-U NPUs: Vela compiles for them here
+        assert runtime_for(load_device(name)).name == "vela"
     for name in unrun:
         with pytest.raises(CostModelError, match=rf"device '{name}': no runtime here runs the kernel sets .*litert"):
             runtime_for(load_device(name))
@@ -71,6 +74,8 @@ def test_a_runtime_refuses_what_it_cannot_do_and_says_so():
         runtime.predict(b"", np.zeros((1, 1)), kernel_set="npu")
     with pytest.raises(RuntimeCapabilityError, match="cannot report a memory plan"):
         runtime.memory_plan(b"")
+    with pytest.raises(RuntimeCapabilityError, match="cannot estimate a model file's performance"):
+        runtime.estimate(b"", this_host())
 
 
 @pytest.mark.slow  # one real export through the LiteRT toolchain

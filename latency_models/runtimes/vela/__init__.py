@@ -1,0 +1,52 @@
+"""Vela (``ethos-u-vela``), Arm's compiler for the Ethos-U NPUs: the runtime of the Ethos-U device profiles.
+
+Nothing here runs a model on an NPU: Vela compiles a ``.tflite`` for one NPU configuration (``config``), places
+each operator on the NPU or leaves it to the CPU, and estimates the NPU's cycles, time and memory from its model
+of the accelerator and the system's memories (``report``). That estimate is its one capability (``estimate``);
+it is labelled as Vela's and never as a measurement. Each compile runs in a process of its own (``compiler``)
+and is kept per file content and configuration, so asking again costs nothing. Which precisions the NPU runs is
+its support table (``support``), checked against Vela itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import ClassVar
+
+from latency_models.device import DeviceProfile
+from latency_models.runtimes.base import Capability, Runtime
+from latency_models.runtimes.vela.compiler import compile_model, vela_version
+from latency_models.runtimes.vela.config import VelaConfig, vela_config
+from latency_models.runtimes.vela.report import VelaEstimate
+from latency_models.runtimes.vela.support import refuse_unreadable, vela_support
+from search_spaces.runtime_support import Support
+
+
+class Vela(Runtime):
+    """The Vela compiler: estimates what a ``.tflite`` costs on an Ethos-U NPU (capability: estimate)."""
+
+    name: ClassVar[str] = "vela"
+    kernel_sets: ClassVar[tuple[str, ...]] = ("ethos_u55", "ethos_u65")
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({"estimate"})
+
+    def __init__(self) -> None:
+        self._estimates: dict[tuple[str, VelaConfig], VelaEstimate] = {}
+
+    def version(self) -> str:
+        """``ethos-u-vela <version>``."""
+        return f"ethos-u-vela {vela_version()}"
+
+    def support(self, op: str, weight_bits: int, activation_bits: int) -> Support:
+        """Where the layer runs on an Ethos-U system: form ``npu`` (int8 weights, int8 or int16 activations),
+        ``cpu`` (what Vela leaves to TFLite Micro), or nowhere (``runs`` False, with the reason)."""
+        return vela_support(op, weight_bits, activation_bits)
+
+    def estimate(self, content: bytes, device: DeviceProfile) -> VelaEstimate:
+        """Vela's estimate of ``content`` on ``device``'s NPU (its ``vela`` section), compiled once per file
+        content and configuration; a file Vela cannot compile raises ``CostModelError`` in one line."""
+        config = vela_config(device)
+        key = (hashlib.sha256(bytes(content)).hexdigest(), config)
+        if key not in self._estimates:
+            refuse_unreadable(content)
+            self._estimates[key] = compile_model(content, config)
+        return self._estimates[key]
