@@ -4,6 +4,8 @@ Every figure carries its provenance:
 
 - ``exact``: computed from the candidate with no model of the hardware (stored bytes, the memory plan);
 - ``measured``: timed or read on the device itself (a table hit, a power counter);
+- ``estimated``: the device vendor's own model of it, run on the exported file (Vela's performance estimate for
+  an Ethos-U NPU), named by its ``source``: ``estimated by Vela 5.2.0 (<system config>, <memory mode>)``;
 - ``fitted``: predicted by a model fitted to measurements of the device (a shape that was not measured);
 - ``analytic``: derived from specifications only (datasheet clock, MACs per cycle, stated power).
 
@@ -26,8 +28,8 @@ if TYPE_CHECKING:
     from search_spaces.graph import ModelGraph
     from search_spaces.space import Candidate
 
-Provenance = Literal["exact", "measured", "fitted", "analytic"]
-PROVENANCES: tuple[Provenance, ...] = ("exact", "measured", "fitted", "analytic")  # strongest first
+Provenance = Literal["exact", "measured", "estimated", "fitted", "analytic"]
+PROVENANCES: tuple[Provenance, ...] = ("exact", "measured", "estimated", "fitted", "analytic")  # strongest first
 
 
 def weakest(provenances: Iterable[Provenance]) -> Provenance:
@@ -37,11 +39,13 @@ def weakest(provenances: Iterable[Provenance]) -> Provenance:
 
 @dataclass(frozen=True, kw_only=True)
 class Figure:
-    """A non-negative cost figure with its provenance; ``extrapolated`` marks a fit used outside its data."""
+    """A non-negative cost figure with its provenance; ``extrapolated`` marks a fit used outside its data;
+    ``source`` names what gave it where the provenance alone does not (the estimator and its configuration)."""
 
     value: float
     provenance: Provenance
     extrapolated: bool = False
+    source: str = ""
 
     def __post_init__(self) -> None:
         if self.provenance not in PROVENANCES:
@@ -51,7 +55,16 @@ class Figure:
 
     @property
     def label(self) -> str:
-        """``"fitted, extrapolated"``-style text for tables and plot axes."""
+        """``"fitted, extrapolated"``-style text for tables and plot axes; with a source, ``"estimated by Vela
+        5.2.0 (...)"`` (or ``"analytic (...)"`` for a sum whose weakest part was analytic)."""
+        text: str = self.provenance
+        if self.source:
+            text = f"estimated by {self.source}" if self.provenance == "estimated" else f"{text} ({self.source})"
+        return f"{text}, extrapolated" if self.extrapolated else text
+
+    @property
+    def kind_label(self) -> str:
+        """The provenance alone (``"estimated"``, ``"fitted, extrapolated"``), for narrow columns."""
         return f"{self.provenance}, extrapolated" if self.extrapolated else self.provenance
 
     def __add__(self, other: Figure) -> Figure:
@@ -59,23 +72,32 @@ class Figure:
             value=self.value + other.value,
             provenance=weakest((self.provenance, other.provenance)),
             extrapolated=self.extrapolated or other.extrapolated,
+            source=self.source if self.source == other.source else "",
         )
 
     def scaled(self, factor: float, provenance: Provenance | None = None) -> Figure:
-        """This figure times ``factor`` (for instance latency x power), optionally weakening its provenance."""
+        """This figure times ``factor`` (for instance latency x power), optionally weakening its provenance (with
+        another figure's provenance it drops its source: it is no longer the estimator's alone)."""
         kind = self.provenance if provenance is None else weakest((self.provenance, provenance))
-        return Figure(value=self.value * factor, provenance=kind, extrapolated=self.extrapolated)
+        source = self.source if provenance is None else ""
+        return Figure(value=self.value * factor, provenance=kind, extrapolated=self.extrapolated, source=source)
 
 
 ZERO = Figure(value=0.0, provenance="exact")
 
 
+def headline(label: str) -> str:
+    """A figure's label without its parenthesized detail, for column headers and plot axes: ``"estimated by
+    Vela 5.2.0"``, ``"analytic"``, ``"fitted, extrapolated"`` (records keep the whole label)."""
+    return label.split(" (", 1)[0]
+
+
 def total(figures: Iterable[Figure]) -> Figure:
-    """Sum of figures (weakest provenance, extrapolated if any part is)."""
-    result = ZERO
+    """Sum of figures (weakest provenance, extrapolated if any part is; their source if they share one)."""
+    result: Figure | None = None
     for figure in figures:
-        result = result + figure
-    return result
+        result = figure if result is None else result + figure
+    return ZERO if result is None else result
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,9 +28,13 @@ from latency_models.errors import CostModelError
 from search_spaces.runtime_support import Support
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
 
+    from latency_models.cost import Cost, LayerCost
     from latency_models.device import DeviceProfile
+    from latency_models.keys import Boundary
     from latency_models.runtimes.litert.memory_plan import TensorMemory
     from latency_models.runtimes.litert.timing import TimingProtocol
     from latency_models.runtimes.vela.report import VelaEstimate
@@ -87,6 +91,16 @@ class Runtime(abc.ABC):
     def estimate(self, content: bytes, device: DeviceProfile) -> VelaEstimate:
         """The compiler's estimate of ``content`` on ``device``'s accelerator (never a measurement)."""
         raise self.unable("estimate a model file's performance")
+
+    def cpu_conversions(self, edges: Sequence[Boundary]) -> list[Boundary]:
+        """Which of a model's precision conversions the system's CPU does, outside ``file_cost``'s own figures
+        (the ``cpu_side`` a caller costs with the device's profile): all of them, unless the runtime says."""
+        return list(edges)
+
+    def file_cost(self, content: bytes, device: DeviceProfile, *, cpu_side: Sequence[LayerCost] = ()) -> Cost:
+        """What the file ``content`` costs on ``device`` by this runtime's own means (its ``estimate``), with
+        ``cpu_side`` the analytic terms of the work its estimate leaves out (the interpreter, the conversions)."""
+        raise self.unable("cost a model file")
 
     def can(self, capability: Capability) -> bool:
         """Whether it offers ``capability`` (``run``, ``time``, ``memory`` or ``estimate``)."""

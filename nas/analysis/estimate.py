@@ -14,13 +14,13 @@ from pathlib import Path
 
 import optuna
 
-from latency_models.cost import Cost, Figure, LayerCost, total
-from latency_models.device import DeviceProfile, load_device, this_host
+from latency_models.cost import Cost, Figure
+from latency_models.device import load_device, this_host
 from latency_models.layered import LayeredCostModel
 from latency_models.registry import cost_model
 from latency_models.runtimes import runtime_estimating, runtime_for
 from latency_models.runtimes.base import Runtime
-from latency_models.runtimes.vela.report import AREA_NAMES, VelaEstimate, VelaLayer
+from latency_models.runtimes.vela.report import AREA_NAMES, VelaEstimate
 from latency_models.tflite_keys import FileKeys, file_keys, tensor_layers
 from nas.analysis.rescore import study_graph
 from nas.compress.float_regions import load_spec
@@ -40,8 +40,6 @@ class Estimate:
     description: str
     cost: Cost
     kernel_set: str
-    estimator: str | None = None  # the label of the compiler that estimated the latency (Vela), if one did
-    row_labels: tuple[str, ...] = ()  # what each layer row's provenance column says, where not its figure's label
     notes: tuple[str, ...] = ()  # lines printed after the totals
 
 
@@ -121,8 +119,8 @@ def estimate_file(path: Path, device: str, kernel_set: str | None = None) -> Est
 
 
 def _compiled(file_name: str, content: bytes, keys: FileKeys, model: LayeredCostModel, compiler: Runtime) -> Estimate:
-    """A file as the device's compiler estimates it (Vela): per operator on the NPU with its cycles, or left to the
-    CPU, not costed yet; flash is the compiled file, RAM the SRAM of the compiler's plan."""
+    """A file as the device's compiler estimates it (Vela): per operator on the NPU with its cycles, the CPU side
+    (invoke, conversions) from the profile's analytic model; flash is the compiled file, RAM the SRAM of the plan."""
     device = model.device
     refused = [
         f"{name} ({key.op} w{key.weight_bits}a{key.activation_bits}: {support.note})"
@@ -131,48 +129,16 @@ def _compiled(file_name: str, content: bytes, keys: FileKeys, model: LayeredCost
     ]
     if refused:
         raise ConfigError(f"{device.name} cannot run {'; '.join(refused)}; export another precision for it")
-    report = compiler.estimate(content, device)
-    names = tensor_layers(content)
-    parts = [_compiled_part(report, layer, names.get(layer.tensor, layer.tensor)) for layer in report.layers]
-    labels = ["not costed" if layer.cycles is None else "Vela estimate" for layer in report.layers]
-    unplaced = report.total_cycles - sum(layer.cycles or 0 for layer in report.layers)
-    if unplaced > 0:  # kept so that the rows add up to Vela's total
-        parts.append(_cycles_part("other NPU work", unplaced, report, "cycles Vela counts outside any operator"))
-        labels.append("Vela estimate")
-    cost = _compiled_cost(device, parts, report)
-    description = f"{file_name} ({len(report.layers)} operators)"
+    cpu_side = model.parts_of_keys(
+        [], compiler.cpu_conversions(keys.boundaries)
+    )  # the invoke and the float conversions
+    cost = compiler.file_cost(content, device, cpu_side=cpu_side)
+    report = compiler.estimate(content, device)  # kept by the runtime: not compiled again
     return Estimate(
-        description=description,
+        description=f"{file_name} ({len(report.layers)} operators)",
         cost=cost,
         kernel_set=model.kernel_set,
-        estimator=report.label,
-        row_labels=tuple(labels),
-        notes=_compiled_notes(report, names),
-    )
-
-
-def _compiled_part(report: VelaEstimate, layer: VelaLayer, name: str) -> LayerCost:
-    if layer.cycles is None:
-        return LayerCost(name=name, latency_ms=Figure(value=0.0, provenance="analytic"), note=f"{layer.operator} [CPU]")
-    note = f"{layer.operator} [NPU] {layer.cycles} cycles ({layer.npu_cycles} computing, {layer.macs} MACs)"
-    return _cycles_part(name, layer.cycles, report, note)
-
-
-def _cycles_part(name: str, cycles: int, report: VelaEstimate, note: str) -> LayerCost:
-    # A compiler's model of the hardware, not a measurement: the weakest provenance there is.
-    latency = Figure(value=cycles / report.clock_hz * 1000, provenance="analytic")
-    return LayerCost(name=name, latency_ms=latency, note=note, group="int8")
-
-
-def _compiled_cost(device: DeviceProfile, parts: list[LayerCost], report: VelaEstimate) -> Cost:
-    latency = total(part.latency_ms for part in parts)
-    return Cost(
-        device=device.name,
-        latency_ms=latency,
-        energy_mj=latency.scaled(device.active_power.watts, "analytic"),  # W x ms = mJ
-        flash_bytes=Figure(value=float(report.compiled_bytes), provenance="exact"),
-        ram_bytes=Figure(value=float(report.sram_bytes), provenance="analytic"),
-        layers=tuple(parts),
+        notes=_compiled_notes(report, tensor_layers(content)),
     )
 
 
@@ -192,7 +158,8 @@ def _compiled_notes(report: VelaEstimate, names: dict[str, str]) -> tuple[str, .
     if report.cpu_layers:
         cpu = ", ".join(f"{names.get(layer.tensor, layer.tensor)} ({layer.operator})" for layer in report.cpu_layers)
         notes.append(
-            f"on the CPU, not costed (their time on the host core is left for later; latency is the NPU's only): {cpu}"
+            f"left to the CPU by Vela: {cpu} "
+            "(conversions costed above; any other operator is not, and the total leaves it out)"
         )
     return tuple(notes)
 
@@ -202,11 +169,10 @@ def format_estimate(estimate: Estimate) -> str:
     cost = estimate.cost
     lines = [f"{estimate.description} on {cost.device} ({estimate.kernel_set} kernels)"]
     lines.append(f"  {'layer / term':28s} {'latency (us)':>12s}  provenance        op")
-    labels = estimate.row_labels or tuple(part.latency_ms.label for part in cost.layers)
-    for part, label in zip(cost.layers, labels, strict=True):
+    for part in cost.layers:
+        label = part.latency_ms.kind_label
         lines.append(f"  {part.name:28s} {part.latency_ms.value * 1000:12.3f}  {label:16s}  {part.note}")
-    latency_label = estimate.estimator or cost.latency_ms.label
-    lines.append(f"  {'total latency':28s} {cost.latency_ms.value * 1000:12.3f}  {latency_label}")
+    lines.append(f"  {'total latency':28s} {cost.latency_ms.value * 1000:12.3f}  {cost.latency_ms.label}")
     lines.append(
         f"  energy {cost.energy_mj.value:.4g} mJ ({cost.energy_mj.label}); "
         f"flash {cost.flash_bytes.value / 1000:.2f} KB ({cost.flash_bytes.label}); "
@@ -245,7 +211,7 @@ def format_across(rows: list[tuple[str, Estimate | str]]) -> str:
                 (cost.flash_bytes.value, profile.flash_bytes),
             )
         )
-        latency = f"{cost.latency_ms.value * 1000:.4g} (Vela)" if result.estimator else _shown(cost.latency_ms, 1000)
+        latency = _shown(cost.latency_ms, 1000)
         lines.append(
             f"{device:12s} {result.kernel_set:9s} {latency:>22s} "
             f"{_shown(cost.energy_mj, 1000):>22s} {_shown(cost.ram_bytes, 1e-3):>16s} "
@@ -255,4 +221,4 @@ def format_across(rows: list[tuple[str, Estimate | str]]) -> str:
 
 
 def _shown(figure: Figure, scale: float) -> str:
-    return f"{figure.value * scale:.4g} ({figure.label})"
+    return f"{figure.value * scale:.4g} ({figure.kind_label})"

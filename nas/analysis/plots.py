@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from latency_models.cost import headline
 from nas.analysis.pareto import pareto_mask
 from nas.checkpoint import atomic_write_bytes
 from nas.objectives import ACCURACY, directions, term
@@ -98,7 +99,7 @@ def _provenance(trials: pd.DataFrame, cost: str) -> str:
     column = f"{cost}_provenance"
     if column not in trials.columns:
         return ""
-    return " / ".join(sorted({str(v) for v in trials[column].dropna()}))
+    return " / ".join(sorted({headline(str(v)) for v in trials[column].dropna()}))
 
 
 def layer_view_data(front: pd.DataFrame, layers: Sequence[str]) -> LayerViewData:

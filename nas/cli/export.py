@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         output.print_checks(f"  trial {record.trial} this host:", record.kernels, record.runtime_memory)
         output.print_cost_check(f"  trial {record.trial} this host:", record.cost_check)
         output.print_device_runtime(f"  trial {record.trial}", record.device_runtime)
+        output.print_device_compile(f"  trial {record.trial}", record.device_compile)
         if record.divergence is not None:
             print(f"  first divergent layer: {record.divergence.first_layer}")
     failed = [r.trial for r in records if not r.passed]

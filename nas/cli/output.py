@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from latency_models.calibration import Calibration
     from latency_models.runtimes.litert.memory_plan import TensorMemory
     from latency_models.table import Measurement
-    from nas.deploy.export_record import CostCheck, DeviceFigures, DeviceRuntimeCheck, KernelResult
+    from nas.deploy.export_record import CostCheck, DeviceCompile, DeviceFigures, DeviceRuntimeCheck, KernelResult
 
 
 def calibration_line(calibration: Calibration) -> str:
@@ -23,6 +23,7 @@ def calibration_line(calibration: Calibration) -> str:
 
 def front_table(front, objectives: tuple[str, ...]) -> str:
     """The front in display units: objectives first, then the other device figures the trials recorded."""
+    from latency_models.cost import headline
     from nas.objectives import DEVICE_TERMS, term
 
     extra = [n for n in ("stored_bytes", *DEVICE_TERMS) if n not in objectives and front.get(n) is not None]
@@ -34,7 +35,8 @@ def front_table(front, objectives: tuple[str, ...]) -> str:
         if name != "accuracy":
             shown[name] = shown[name] * figure.scale
             provenance = front.get(f"{name}_provenance")
-            kind = "" if provenance is None else f", {'/'.join(sorted(set(provenance.dropna().astype(str))))}"
+            labels = [] if provenance is None else sorted({headline(str(v)) for v in provenance.dropna()})
+            kind = f", {'/'.join(labels)}" if labels else ""
             renamed[name] = f"{name.rsplit('_', 1)[0]} ({figure.unit}{kind})"
     if "worst_class_drop" in front.columns:  # the per-class audit on the test split
         pairs = zip(front["worst_class"], front["worst_class_drop"], strict=True)
@@ -86,6 +88,18 @@ def print_device_runtime(label: str, check: DeviceRuntimeCheck | None) -> None:
     print(
         f"{label} in {check.runtime}: accuracy {result.accuracy:.4f} agreement {agreement} "
         f"{status(result)}; tensor arena {check.memory.runtime_bytes} B ({check.memory.provenance})"
+    )
+
+
+def print_device_compile(label: str, compiled: DeviceCompile | None) -> None:
+    """The export compiled by its device's own compiler (Vela): where the files are, and what it left to the CPU."""
+    if compiled is None:
+        return
+    cpu = ", ".join(compiled.cpu_operators) or "none"
+    print(
+        f"{label} compiled for the NPU: {compiled.model} (per-layer report {compiled.report}); "
+        f"{compiled.npu_operators} operators on the NPU, {compiled.latency_ms * 1000:.3g} us ({compiled.compiler}); "
+        f"left to the CPU: {cpu}"
     )
 
 

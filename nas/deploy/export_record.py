@@ -122,6 +122,28 @@ class DeviceRuntimeCheck:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeviceCompile:
+    """The exported file compiled by its device's own compiler (Vela for an Ethos-U NPU), written beside it with
+    the compiler's per-layer report; its figures are the compiler's estimate, never a measurement."""
+
+    compiler: str  # how its figures are labelled: estimated by Vela 5.2.0 (<system config>, <memory mode>)
+    model: str  # the compiled file (the model with the NPU's command stream)
+    report: str  # the compiler's per-layer CSV
+    latency_ms: float  # the NPU's time in the compiler's estimate (the CPU side not included)
+    npu_operators: int
+    cpu_operators: tuple[str, ...]  # the operators it leaves to the system's CPU
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {**asdict(self), "cpu_operators": list(self.cpu_operators)}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> DeviceCompile:
+        """Inverse of ``to_dict``."""
+        return cls(**{**raw, "cpu_operators": tuple(raw["cpu_operators"])})
+
+
+@dataclass(frozen=True, kw_only=True)
 class PredictedSize:
     """The size the trial predicted for its constants, beside the file's real size."""
 
@@ -273,6 +295,7 @@ class ExportRecord:
     cost_check: CostCheck | None = None
     divergence: Divergence | None = None  # only for a failed export
     device_runtime: DeviceRuntimeCheck | None = None  # only where a runtime stands in for the device's here
+    device_compile: DeviceCompile | None = None  # only where the device's own compiler runs here (Vela)
 
     @property
     def key(self) -> str:
@@ -303,8 +326,9 @@ class ExportRecord:
             "runtime_memory": None if self.runtime_memory is None else asdict(self.runtime_memory),
             "cost_check": None if self.cost_check is None else self.cost_check.to_dict(),
             "device_runtime": None if self.device_runtime is None else self.device_runtime.to_dict(),
+            "device_compile": None if self.device_compile is None else self.device_compile.to_dict(),
         }
-        stored = _without_absent(stored, ("runtime_memory", "cost_check", "device_runtime"))
+        stored = _without_absent(stored, ("runtime_memory", "cost_check", "device_runtime", "device_compile"))
         if self.divergence is not None:
             stored |= {"layers": list(self.divergence.layers), "first_divergent_layer": self.divergence.first_layer}
         return stored
@@ -346,6 +370,9 @@ class ExportRecord:
             device_runtime=None
             if raw.get("device_runtime") is None
             else DeviceRuntimeCheck.from_dict(raw["device_runtime"]),
+            device_compile=None
+            if raw.get("device_compile") is None
+            else DeviceCompile.from_dict(raw["device_compile"]),
         )
 
 

@@ -15,9 +15,10 @@ import optuna
 
 from latency_models.cost import COST_FIGURES
 from latency_models.device import DeviceProfile, this_host
-from latency_models.errors import ModelLoadError
-from latency_models.runtimes import runtime_for, runtime_standing_in
+from latency_models.errors import CostModelError, ModelLoadError
+from latency_models.runtimes import runtime_estimating, runtime_for, runtime_standing_in
 from latency_models.runtimes.litert.memory_plan import TensorMemory
+from latency_models.tflite_keys import tensor_layers
 from nas.activity import require_quiet_machine
 from nas.analysis.pareto import front_frame, knee_point, trials_frame
 from nas.analysis.quality import collapse_warning
@@ -25,6 +26,7 @@ from nas.checkpoint import atomic_write_bytes
 from nas.compress.shrink import shrink
 from nas.deploy.cost_check import host_cost_check
 from nas.deploy.export_record import (
+    DeviceCompile,
     DeviceFigure,
     DeviceFigures,
     DeviceRuntimeCheck,
@@ -93,6 +95,7 @@ def export_trial(context: ModelContext, saved: SavedStudy, number: int, threads:
     on_device = device_runtime_check(context.problem.device, model.content, dataset.x_test, dataset.y_test, reference)
     passed = all(check.passed for check in checks) and (on_device is None or on_device.passed)
     path = paths.model(number)
+    compiled = device_compile(context.problem.device, model.content, path)
     atomic_write_bytes(path, lambda handle: handle.write(model.content))
     atomic_write_bytes(reference_path(path), lambda handle: np.save(handle, reference.logits))
     trial_record = TrialRecord.of(trial)
@@ -125,9 +128,36 @@ def export_trial(context: ModelContext, saved: SavedStudy, number: int, threads:
         ),
         divergence=None if passed else divergence_report(model.content, graph, params, compression, x_layers),
         device_runtime=on_device,
+        device_compile=compiled,
     )
     merge_record(paths.verification, record)
     return record
+
+
+def device_compile(device: DeviceProfile, content: bytes, path: Path) -> DeviceCompile | None:
+    """The file compiled by ``device``'s own compiler where it runs here (Vela for an Ethos-U NPU), written
+    beside ``path`` (``<stem>_vela.tflite`` and its per-layer ``<stem>_vela.csv``); None for other devices."""
+    compiler = runtime_estimating(device)
+    if compiler is None:
+        return None
+    try:
+        report = compiler.estimate(content, device)
+    except CostModelError as err:
+        raise ConfigError(f"{device.name}'s compiler cannot compile the export: {err}") from None
+    model, table = path.with_name(f"{path.stem}_vela.tflite"), path.with_name(f"{path.stem}_vela.csv")
+    atomic_write_bytes(model, lambda handle: handle.write(report.compiled))
+    atomic_write_bytes(table, lambda handle: handle.write(report.per_layer_csv.encode()))
+    names = tensor_layers(content)
+    return DeviceCompile(
+        compiler=report.label,
+        model=str(model),
+        report=str(table),
+        latency_ms=report.inference_ms,
+        npu_operators=len(report.npu_layers),
+        cpu_operators=tuple(
+            f"{names.get(layer.tensor, layer.tensor)} ({layer.operator})" for layer in report.cpu_layers
+        ),
+    )
 
 
 def device_runtime_check(

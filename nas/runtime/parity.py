@@ -12,7 +12,7 @@ Nothing is timed, so the check is deterministic and safe while other work runs.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ class Parity:
     jax_accuracy: float
     seconds: float
     export_error: str = ""  # why the candidate could not be exported at all (then nothing ran)
+    content: bytes | None = field(default=None, repr=False)  # the exported file (None: it did not export)
 
     @property
     def reason(self) -> str:
@@ -85,4 +86,5 @@ def runtime_parity(
         accuracy={check.delegate: round(check.accuracy, 4) for check in checks},
         jax_accuracy=jax_accuracy,
         seconds=time.perf_counter() - start,
+        content=model.content,
     )

@@ -10,8 +10,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from latency_models.cost import CostModel
 from latency_models.device import DeviceProfile, load_device
+from latency_models.layered import LayeredCostModel
 from latency_models.registry import cost_model
 from latency_models.runtimes import runnable_precisions
 from latency_models.size import layer_sizes
@@ -39,7 +39,7 @@ class Problem:
     space: SearchSpace
     dataset: Dataset
     device: DeviceProfile
-    cost_model: CostModel | None  # None when no objective or budget needs a device figure
+    cost_model: LayeredCostModel | None  # None when no objective or budget needs a device figure
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,9 @@ import numpy as np
 import optuna
 
 from latency_models.cost import Cost
+from latency_models.errors import CostModelError
+from latency_models.keys import boundaries
+from latency_models.runtimes import runtime_estimating
 from latency_models.size import LayerSize, compressed_bytes, layer_sizes, stored_bytes
 from nas.checkpoint import load_tree, save_tree
 from nas.compress.compression import build_compression, stored_codes
@@ -26,6 +29,7 @@ from nas.compress.models import Compression
 from nas.errors import ConfigError, TrialFailed
 from nas.objectives import AFTER_TRAINING_TERMS, budget_violations, objective_values
 from nas.paths import StudyPaths
+from nas.runtime.export import CALIBRATION_EXAMPLES, export_candidate
 from nas.runtime.parity import Parity, runtime_parity
 from nas.search.context import SearchContext
 from nas.search.record import METRICS_ATTR, ParityRecord, TrialRecord
@@ -56,6 +60,7 @@ class CandidateResult:
     max_class_drop: float  # the worst per-class validation accuracy loss against the baseline
     robust_drop: float | None = None  # validation accuracy lost on degraded inputs (when a term asks for it)
     parity: Parity | None = None  # the exported model run in LiteRT (None: not checked)
+    predicted_cost: Cost | None = None  # the cost model's, where the device's toolchain costed the file instead
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -209,6 +214,39 @@ def checked_in_runtime(ctx: SearchContext, result: CandidateResult) -> Candidate
     return replace(result, parity=parity, seconds={**result.seconds, "parity": parity.seconds})
 
 
+def costed_by_toolchain(ctx: SearchContext, result: CandidateResult) -> CandidateResult:
+    """``result`` with its exported file costed by the device's own toolchain where one runs here (Vela's
+    estimate for an Ethos-U NPU; ``Runtime.file_cost``): those figures replace the prediction, which the record
+    keeps. Unchanged where the device has no such toolchain, or the candidate did not export."""
+    model = ctx.problem.cost_model
+    toolchain = None if model is None else runtime_estimating(model.device)
+    content = None if result.parity is None else result.parity.content
+    if model is None or toolchain is None or result.device_cost is None:
+        return result
+    start = time.perf_counter()
+    if content is None:
+        if result.parity is not None:
+            return result  # it did not export: the parity check already made the trial infeasible
+        content = _exported(ctx, result)
+    # The toolchain leaves out what the system's CPU does (invoke, float conversions): the profile's analytic terms.
+    cpu_side = model.parts_of_keys([], toolchain.cpu_conversions(boundaries(ctx.graph, result.candidate)))
+    try:
+        cost = toolchain.file_cost(content, model.device, cpu_side=cpu_side)
+    except CostModelError as err:
+        raise TrialFailed(f"{toolchain.name} cannot cost the exported candidate: {err}") from None
+    seconds = {**result.seconds, "toolchain": time.perf_counter() - start}
+    return replace(result, device_cost=cost, predicted_cost=result.device_cost, seconds=seconds)
+
+
+def _exported(ctx: SearchContext, result: CandidateResult) -> bytes:
+    """The candidate's ``.tflite``, for a toolchain to cost when no parity check exported it."""
+    calibration = ctx.problem.dataset.x_train[:CALIBRATION_EXAMPLES]
+    try:
+        return export_candidate(ctx.graph, result.params, result.compression, result.candidate, calibration).content
+    except Exception as err:  # the converter's refusals come as any exception type
+        raise TrialFailed(f"the candidate does not export: {str(err).splitlines()[0] if str(err) else err}") from None
+
+
 def constraint_name(term_name: str) -> str:
     """Name of the Optuna constraint of a budgeted term (value: excess over the budget / budget)."""
     return f"{term_name}_over_budget"
@@ -256,13 +294,16 @@ def make_objective(ctx: SearchContext, paths: StudyPaths) -> Callable[[optuna.Tr
         train = within_budgets(ctx, candidate, cost)
         result = evaluate_candidate(ctx, candidate, seed=ctx.config.seed + trial.number, train=train, cost=cost)
         result = replace(result, seconds={**result.seconds, "cost": result.seconds["cost"] + cost_seconds})
+        if ctx.config.verify_trials and train:
+            # An over-budget candidate is infeasible already and was not trained: it is not exported either.
+            result = checked_in_runtime(ctx, result)
+        if train:
+            result = costed_by_toolchain(ctx, result)  # budgets then judge the toolchain's figures
         violations = budget_violations(ctx.config.budgets, result.metrics)
         for name, violation in violations.items():
             trial.set_constraint(constraint_name(name), violation)
         feasible = all(v <= 0 for v in violations.values())
         if ctx.config.verify_trials:
-            # An over-budget candidate is infeasible already and was not trained: it is not exported either.
-            result = checked_in_runtime(ctx, result) if train else result
             diverged = result.parity is not None and not result.parity.passed
             trial.set_constraint(PARITY_CONSTRAINT, 1.0 if diverged else 0.0)
             feasible = feasible and not diverged
@@ -319,6 +360,7 @@ def trial_record(result: CandidateResult, feasible: bool) -> TrialRecord:
         latency_us={} if cost is None else {p.name: round(p.latency_ms.value * 1000, 4) for p in cost.layers},
         parity=None if parity is None else _parity_record(parity),
         infeasible_reason=None if parity is None or parity.passed else parity.reason,
+        predicted={} if result.predicted_cost is None else result.predicted_cost.metrics(),
     )
 
 

@@ -17,6 +17,7 @@ from nas.errors import ConfigError
 
 METRICS_ATTR = "metrics"
 _STRUCTURED = {
+    "predicted",
     "val_per_class",
     "finetuned",
     "recovery",
@@ -70,6 +71,9 @@ class TrialRecord:
     latency_us: dict[str, float] = field(default_factory=dict)  # per layer and whole-model term
     parity: ParityRecord | None = None
     infeasible_reason: str | None = None
+    # The device figures the cost model predicted, where the device's own toolchain then costed the exported file
+    # (Vela for an Ethos-U NPU) and its figures replaced these in ``figures``.
+    predicted: dict[str, float] = field(default_factory=dict)
 
     @property
     def diverged(self) -> bool:
@@ -84,6 +88,7 @@ class TrialRecord:
             "latency_us": self.latency_us or None,
             "parity": None if self.parity is None else self.parity.to_attr(),
             "infeasible_reason": self.infeasible_reason,
+            "predicted": self.predicted or None,
         }
         return {
             **self.figures,
@@ -126,6 +131,7 @@ class TrialRecord:
             latency_us=dict(raw.get("latency_us", {})),
             parity=None if not parity else _parity(parity, where),
             infeasible_reason=raw.get("infeasible_reason"),
+            predicted={key: float(value) for key, value in dict(raw.get("predicted", {})).items()},
         )
 
     @classmethod

@@ -89,21 +89,24 @@ def test_nas_estimate_prints_vela_s_estimate_per_layer(files, capsys):
     assert main(["estimate", "--file", str(files["int8"]), "--device", U55]) == 0
     out = capsys.readouterr().out
     assert "total latency" in out and LABEL in out and "measured" not in out
-    assert "Conv2D [NPU]" in out and "Quantize [CPU]" in out and "not costed" in out
+    total = next(line for line in out.splitlines() if "total latency" in line)
+    assert "analytic (Vela 5.2.0 (Ethos_U55_High_End_Embedded, Shared_Sram) for the NPU" in total  # + the CPU side
+    assert "Conv2D [NPU]" in out and "(Quantize) (conversions costed above" in out
     assert "NPU (Ethos_U55_128 at 500 MHz)" in out and "SRAM" in out and "off-chip flash" in out
 
 
 def test_a_file_across_every_device_shows_vela_s_figures_for_the_ethos_u_ones(files, capsys):
     assert main(["estimate", "--file", str(files["int8"]), "--device", "all"]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
-    assert "(Vela)" in rows[U55] and "(Vela)" in rows["ethos_u65_256"] and "(Vela)" not in rows["stm32h7"]
+    assert "(estimated)" in rows[U55] and "(estimated)" in rows["ethos_u65_256"]  # RAM: the SRAM of Vela's plan
+    assert "(estimated)" not in rows["stm32h7"]
 
 
 def test_a_float_file_names_the_operators_left_to_the_cpu_in_one_line(files, capsys):
     assert main(["estimate", "--file", str(files["float"]), "--device", U55]) == 0
     lines = capsys.readouterr().out.splitlines()
-    cpu = [line for line in lines if "on the CPU, not costed" in line]
-    assert len(cpu) == 1 and cpu[0].endswith("(Conv2D)") and "left for later" in cpu[0]
+    cpu = [line for line in lines if "left to the CPU by Vela" in line]
+    assert len(cpu) == 1 and "(Conv2D)" in cpu[0] and "the total leaves it out" in cpu[0]
     assert "0 of 1 operators on the NPU" in "\n".join(lines)
 
 

@@ -11,14 +11,19 @@ its support table (``support``), checked against Vela itself.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import ClassVar
 
+from latency_models.cost import Cost, LayerCost
 from latency_models.device import DeviceProfile
+from latency_models.keys import Boundary
 from latency_models.runtimes.base import Capability, Runtime
 from latency_models.runtimes.vela.compiler import compile_model, vela_version
 from latency_models.runtimes.vela.config import VelaConfig, vela_config
+from latency_models.runtimes.vela.cost import on_the_cpu, vela_cost
 from latency_models.runtimes.vela.report import VelaEstimate
 from latency_models.runtimes.vela.support import refuse_unreadable, vela_support
+from latency_models.tflite_keys import tensor_layers
 from search_spaces.runtime_support import Support
 
 
@@ -50,3 +55,12 @@ class Vela(Runtime):
             refuse_unreadable(content)
             self._estimates[key] = compile_model(content, config)
         return self._estimates[key]
+
+    def cpu_conversions(self, edges: Sequence[Boundary]) -> list[Boundary]:
+        """The conversions to and from float: the NPU runs the others itself (``vela.cost.on_the_cpu``)."""
+        return on_the_cpu(edges)
+
+    def file_cost(self, content: bytes, device: DeviceProfile, *, cpu_side: Sequence[LayerCost] = ()) -> Cost:
+        """The file's cost on ``device`` from Vela's estimate (``vela.cost``), its CPU side analytic."""
+        report = self.estimate(content, device)
+        return vela_cost(device, report, names=tensor_layers(content), cpu_side=cpu_side)

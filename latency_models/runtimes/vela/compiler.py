@@ -51,9 +51,9 @@ def compile_model(content: bytes, config: VelaConfig) -> VelaEstimate:
             where = f"{config.accelerator}, {config.system_config}, {config.memory_mode}"
             raise CostModelError(f"Vela {version} cannot compile the model ({where}): {failure(done)}")
         compiled = output / "model_vela.tflite"
-        size = compiled.stat().st_size if compiled.exists() else 0
         outputs = frozenset(tensor_layers(content))
-        return read_report(output, vela_version=version, compiled_bytes=size, outputs=outputs)
+        written = compiled.read_bytes() if compiled.exists() else b""
+        return read_report(output, vela_version=version, compiled=written, outputs=outputs)
 
 
 def failure(done: subprocess.CompletedProcess[str]) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -61,11 +61,18 @@ class VelaEstimate:
     feature_map_area: str
     compiled_bytes: int  # the file Vela writes: the model with its NPU command stream and encoded weights
     layers: tuple[VelaLayer, ...]
+    compiled: bytes = field(default=b"", repr=False)  # that file, for an export to write beside its .tflite
+    per_layer_csv: str = field(default="", repr=False)  # Vela's per-layer report, as it wrote it
+
+    @property
+    def source(self) -> str:
+        """What gave the figures: ``Vela 5.2.0 (<system config>, <memory mode>)``."""
+        return f"Vela {self.vela_version} ({self.system_config}, {self.memory_mode})"
 
     @property
     def label(self) -> str:
         """How every figure of it is labelled: ``estimated by Vela 5.2.0 (<system config>, <memory mode>)``."""
-        return f"estimated by Vela {self.vela_version} ({self.system_config}, {self.memory_mode})"
+        return f"estimated by {self.source}"
 
     @property
     def sram_bytes(self) -> int:
@@ -82,15 +89,21 @@ class VelaEstimate:
         return None if layer.cycles is None else layer.cycles / self.clock_hz * 1000
 
     @property
+    def npu_layers(self) -> tuple[VelaLayer, ...]:
+        """The operators Vela placed on the NPU."""
+        return tuple(layer for layer in self.layers if layer.target == "NPU")
+
+    @property
     def cpu_layers(self) -> tuple[VelaLayer, ...]:
         """The operators Vela leaves to the CPU."""
         return tuple(layer for layer in self.layers if layer.target == "CPU")
 
 
-def read_report(output_dir: Path, *, vela_version: str, compiled_bytes: int, outputs: frozenset[str]) -> VelaEstimate:
+def read_report(output_dir: Path, *, vela_version: str, compiled: bytes, outputs: frozenset[str]) -> VelaEstimate:
     """The estimate in the CSV files Vela wrote to ``output_dir`` for a model whose operators write the tensors
-    named ``outputs``."""
+    named ``outputs``; ``compiled`` is the model file it wrote."""
     summary = _one_row(_only(output_dir, "*_summary_*.csv"))
+    per_layer_path = _only(output_dir, "*_per-layer.csv")
     return VelaEstimate(
         vela_version=vela_version,
         accelerator=summary["accelerator_configuration"],
@@ -103,8 +116,10 @@ def read_report(output_dir: Path, *, vela_version: str, compiled_bytes: int, out
         memory_bytes={area: round(_number(summary, f"{area}_memory_used") * KIB) for area in AREAS},
         weights_area=summary["weights_storage_area"],
         feature_map_area=summary["feature_map_storage_area"],
-        compiled_bytes=compiled_bytes,
-        layers=per_layer(_only(output_dir, "*_per-layer.csv"), outputs),
+        compiled_bytes=len(compiled),
+        layers=per_layer(per_layer_path, outputs),
+        compiled=compiled,
+        per_layer_csv=per_layer_path.read_text(),
     )
 
 
