@@ -64,6 +64,8 @@ def print_checks(label: str, kernels: Sequence[KernelResult], memory: TensorMemo
             f"{label} [{check.delegate:7s}] accuracy {check.accuracy:.4f} agreement {agreement} "
             f"latency {_latency(check.latency)} {status(check)}"
         )
+        if check.flipped:
+            print(f"{label} [{check.delegate:7s}] {check.describe_flips()}")
     if memory is not None:
         print(
             f"{label} runtime tensor memory {memory.runtime_bytes} B "
@@ -89,6 +91,8 @@ def print_device_runtime(label: str, check: DeviceRuntimeCheck | None) -> None:
         f"{label} in {check.runtime}: accuracy {result.accuracy:.4f} agreement {agreement} "
         f"{status(result)}; tensor arena {check.memory.runtime_bytes} B ({check.memory.provenance})"
     )
+    if result.flipped:
+        print(f"{label} in {check.runtime}: {result.describe_flips()}")
 
 
 def print_device_compile(label: str, compiled: DeviceCompile | None) -> None:

@@ -21,7 +21,7 @@ from latency_models.table import Measurement
 from nas.checkpoint import atomic_write_bytes
 from nas.errors import ConfigError
 from nas.paths import verification_of
-from nas.runtime.verify import AccuracyBar, KernelCheck
+from nas.runtime.verify import FLIPS_SHOWN, AccuracyBar, Flip, KernelCheck
 
 _FILE_FIX = "move it away and export the trials again"
 _RECORD_FIX = "move the file away and export the trials again"
@@ -50,6 +50,12 @@ class KernelResult:
     kernel_agreement: float | None = None  # agreement with the first kernel set (None for the first)
     bar: AccuracyBar | None = None  # what accuracy was judged against (None: not judged)
     latency: Measurement | None = None  # measured on the exporting host (None: not timed)
+    # How many of ``examples`` predictions flipped, how many may (``nas.runtime.verify.allowed_flips``), and the
+    # first of them (None: a record from before flips were counted).
+    examples: int | None = None
+    flipped: int | None = None
+    allowed_flips: int | None = None
+    flips: tuple[Flip, ...] = ()
     passed: bool
 
     @classmethod
@@ -62,6 +68,10 @@ class KernelResult:
             kernel_agreement=check.kernel_agreement,
             bar=check.bar,
             latency=check.latency,
+            examples=check.examples,
+            flipped=len(check.flips),
+            allowed_flips=check.allowed_flips,
+            flips=check.flips[:FLIPS_SHOWN],
             passed=check.passed,
         )
 
@@ -74,7 +84,19 @@ class KernelResult:
             "kernel_agreement": self.kernel_agreement,
             "bar": None if self.bar is None else asdict(self.bar),
             "latency": None if self.latency is None else asdict(self.latency),
+            **self._flip_fields(),
             "passed": self.passed,
+        }
+
+    def _flip_fields(self) -> dict[str, Any]:
+        """The flip counts and examples, where the check counted them (a record from before has none)."""
+        if self.flipped is None:
+            return {}
+        return {
+            "examples": self.examples,
+            "flipped": self.flipped,
+            "allowed_flips": self.allowed_flips,
+            "flips": [asdict(flip) for flip in self.flips],
         }
 
     @classmethod
@@ -90,8 +112,21 @@ class KernelResult:
             # Records before 2026-12-02 kept percentiles by another timing protocol (p50_ms, ...): not comparable
             # with the cost tables' median, so they read as not timed.
             latency=Measurement(**latency) if isinstance(latency, dict) and "median_ms" in latency else None,
+            examples=raw.get("examples"),
+            flipped=raw.get("flipped"),
+            allowed_flips=raw.get("allowed_flips"),
+            flips=tuple(Flip(**flip) for flip in raw.get("flips", ())),
             passed=bool(raw["passed"]),
         )
+
+    def describe_flips(self) -> str:
+        """``3 of 359 predictions flipped (allowed 4): #12 (class 3): 3 -> 8, ...`` (empty for an old record)."""
+        if self.flipped is None or self.examples is None:
+            return ""
+        shown = ", ".join(flip.describe() for flip in self.flips)
+        more = f", and {self.flipped - len(self.flips)} more" if self.flipped > len(self.flips) else ""
+        listed = f": {shown}{more}" if shown else ""
+        return f"{self.flipped} of {self.examples} predictions flipped (allowed {self.allowed_flips}){listed}"
 
 
 @dataclass(frozen=True, kw_only=True)

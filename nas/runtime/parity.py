@@ -19,7 +19,7 @@ import numpy as np
 
 from nas.compress.models import Compression
 from nas.runtime.export import CALIBRATION_EXAMPLES, export_candidate
-from nas.runtime.verify import Reference, check_kernels
+from nas.runtime.verify import Reference, allowed_flips, check_kernels
 from nas.training.finetune import Trainer, logits
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
@@ -35,6 +35,8 @@ class Parity:
     jax_accuracy: float
     seconds: float
     export_error: str = ""  # why the candidate could not be exported at all (then nothing ran)
+    flipped: dict[str, int] = field(default_factory=dict)  # per kernel set: predictions that differ from JAX's
+    examples: int = 0  # how many were compared
     content: bytes | None = field(default=None, repr=False)  # the exported file (None: it did not export)
 
     @property
@@ -45,8 +47,14 @@ class Parity:
         if self.export_error:
             return f"the candidate does not export: {self.export_error}"
         worst = min(self.agreement, key=lambda name: self.agreement[name])
+        flips = self.flipped.get(worst)
+        counted = (
+            ""
+            if flips is None
+            else f"{flips} of {self.examples} predictions flipped (allowed {allowed_flips(self.examples)}), "
+        )
         return (
-            f"the exported model diverges from its JAX model in LiteRT ({worst} kernels: agreement "
+            f"the exported model diverges from its JAX model in LiteRT ({worst} kernels: {counted}agreement "
             f"{self.agreement[worst]:.4f}, accuracy {self.accuracy[worst]:.4f} vs JAX {self.jax_accuracy:.4f})"
         )
 
@@ -87,4 +95,6 @@ def runtime_parity(
         jax_accuracy=jax_accuracy,
         seconds=time.perf_counter() - start,
         content=model.content,
+        flipped={check.delegate: len(check.flips) for check in checks},
+        examples=len(y),
     )
