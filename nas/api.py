@@ -185,6 +185,7 @@ def search_config(
     finetune_lr: float | None = None,
     finetune_targets: str | None = None,
     verify_trials: bool = True,
+    host_latency: str = "predicted",
 ) -> SearchConfig:
     """The one translation of search settings into a ``SearchConfig``, used by ``search`` and ``nas search``.
 
@@ -212,6 +213,7 @@ def search_config(
         train=TrainConfig(seed=seed, learning_rate=train_lr, **({} if epochs is None else {"epochs": epochs})),
         finetune=finetune_config(finetune_steps, finetune_lr, finetune_targets),
         verify_trials=verify_trials,
+        host_latency=host_latency,
     )
 
 
@@ -229,6 +231,7 @@ def search(
     finetune_lr: float | None = None,
     finetune_targets: str | None = None,
     verify_trials: bool = True,
+    host_latency: str = "predicted",
     sampler: str = "tpe",
     seed: int = 0,
     kernel_set: str | None = None,
@@ -257,6 +260,8 @@ def search(
         finetune_targets: ``"teacher"`` (default: the uncompressed model's outputs) or ``"labels"``.
         verify_trials: export every fine-tuned trial and run it in LiteRT; one that diverges from its JAX model
             is infeasible (default True).
+        host_latency: on the host, ``"predicted"`` (the tables, default) or ``"measured"`` (each trial's file
+            timed in LiteRT inside the trial, against a reference model timed beside it).
         kernel_set, space, channel_norm, search_sparsity, width_multiplier: as ``nas search``'s flags
             (``space``: a JSON file or its dict); ``warm_start``: seed a new study with sensitivity-based allocations.
         workers: processes that run trials at once, each with an equal share of the cores.
@@ -291,6 +296,7 @@ def search(
         finetune_lr=finetune_lr,
         finetune_targets=finetune_targets,
         verify_trials=verify_trials,
+        host_latency=host_latency,
     )
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is the progress bar's job

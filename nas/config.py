@@ -84,6 +84,9 @@ SAMPLERS = ("tpe", "nsga2", "random", "gp")
 DEFAULT_SAMPLER = "tpe"
 
 
+HOST_LATENCIES = ("predicted", "measured")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SearchConfig:
     """Everything that determines a study's results (the trial count excepted: it may grow on resume)."""
@@ -105,6 +108,9 @@ class SearchConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     # Each fine-tuned trial is exported and run in LiteRT; one that diverges from its JAX model is infeasible.
     verify_trials: bool = True
+    # How a host study's trials get their latency: the host tables' prediction, or their exported file timed on
+    # this machine in the trial (``nas.search.host_timing``). Only a device measurable here can be timed.
+    host_latency: str = "predicted"
 
     def __post_init__(self) -> None:
         for name in (*self.objectives, *self.budgets):
@@ -115,6 +121,8 @@ class SearchConfig:
             raise ConfigError("objectives must start with accuracy and name a cost term, e.g. accuracy,stored_bytes")
         if self.weights is not None and self.width_multiplier is not None:
             raise ConfigError("--width applies to the built-in families only, not to a model with its own weights")
+        if self.host_latency not in HOST_LATENCIES:
+            raise ConfigError(f"--host-latency must be one of {', '.join(HOST_LATENCIES)}, got {self.host_latency!r}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"unknown sampler {self.sampler!r}; use one of {', '.join(SAMPLERS)}")
         for name, limit in self.budgets.items():

@@ -61,6 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "knowledge distillation) or the labels",
     )
     parser.add_argument(
+        "--host-latency",
+        choices=("predicted", "measured"),
+        default="predicted",
+        help="on the host: each trial's latency from the host tables (predicted, the default) or its exported "
+        "file timed in LiteRT inside the trial against a reference model timed beside it (measured; a rerun's "
+        "trials then differ, the sampler seeing measured figures)",
+    )
+    parser.add_argument(
         "--no-verify-trials",
         dest="verify_trials",
         action="store_false",

@@ -13,16 +13,18 @@ import jax.numpy as jnp
 from latency_models.device import DeviceProfile, load_device
 from latency_models.layered import LayeredCostModel
 from latency_models.registry import cost_model
-from latency_models.runtimes import runnable_precisions
+from latency_models.runtimes import runnable_precisions, runtime_for
 from latency_models.size import layer_sizes
 from nas.compress.compression import build_compression
 from nas.compress.float_regions import load_spec
 from nas.config import SearchConfig
 from nas.errors import ConfigError
 from nas.objectives import term
+from nas.runtime.export import CALIBRATION_EXAMPLES, export_candidate
+from nas.runtime.host_timing import HostTiming
 from nas.training.data import Dataset, load_dataset
 from nas.training.evaluate import evaluate
-from nas.training.finetune import Trainer, make_trainer, teacher_targets
+from nas.training.finetune import Trainer, finetune, make_trainer, teacher_targets
 from nas.training.learning_rate import RateChoice, chosen_learning_rate
 from nas.training.train import Baseline, train_baseline
 from search_spaces.graph import ModelGraph, analyze
@@ -70,6 +72,7 @@ class SearchContext(ModelContext):
     x_train: jax.Array
     targets: jax.Array  # what fine-tuning trains toward: the baseline's output distribution, or the labels
     results_dir: Path
+    host_timing: HostTiming | None = None  # times each trial's file here (``host_latency`` measured)
 
 
 def resolve_problem(config: SearchConfig, *, data_dir: Path | None = None) -> Problem:
@@ -80,6 +83,11 @@ def resolve_problem(config: SearchConfig, *, data_dir: Path | None = None) -> Pr
     dataset = load_dataset(config.dataset, data_dir=data_dir)
     graph = analyze(spec, dataset.input_shape, dataset.num_classes)
     device = load_device(config.device)
+    if config.host_latency == "measured" and not device.measurable_here:
+        raise ConfigError(
+            f"--host-latency measured times each trial on this machine, and {device.name} is not measured here "
+            "(its figures come from its profile); drop the flag or search --device host"
+        )
     base_space = SearchSpace.from_dict(config.space) if config.space else SearchSpace()
     # The device (and the runtime standing in for it here) decides which precisions exist; a knob no chosen
     # figure rewards is not searched.
@@ -200,3 +208,22 @@ def build_context(
         targets=targets,
         results_dir=results_dir,
     )
+
+
+def with_host_timing(context: SearchContext) -> SearchContext:
+    """``context`` with the timer of its trials' files when its study measures the host in the loop
+    (``host_latency`` measured and a latency to cost); the reference is the study's uniform int8 candidate,
+    calibrated and exported from the baseline."""
+    model = context.problem.cost_model
+    if context.config.host_latency != "measured" or model is None:
+        return context
+    graph, params = context.graph, context.baseline.params
+    uniform = Candidate.uniform(graph, weight_bits=8, activation_bits=8)
+    compression = build_compression(graph, params, uniform)
+    params, compression = finetune(
+        context.trainer, params, compression, context.x_train, context.targets, seed=0, steps=0
+    )
+    calibration = context.problem.dataset.x_train[:CALIBRATION_EXAMPLES]
+    reference = export_candidate(graph, params, compression, uniform, calibration).content
+    timing = HostTiming.start(runtime_for(model.device), model.kernel_set, model.device.threads, reference)
+    return replace(context, host_timing=timing)

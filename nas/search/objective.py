@@ -214,28 +214,33 @@ def checked_in_runtime(ctx: SearchContext, result: CandidateResult) -> Candidate
     return replace(result, parity=parity, seconds={**result.seconds, "parity": parity.seconds})
 
 
-def costed_by_toolchain(ctx: SearchContext, result: CandidateResult) -> CandidateResult:
-    """``result`` with its exported file costed by the device's own toolchain where one runs here (Vela's
-    estimate for an Ethos-U NPU; ``Runtime.file_cost``): those figures replace the prediction, which the record
-    keeps. Unchanged where the device has no such toolchain, or the candidate did not export."""
-    model = ctx.problem.cost_model
+def costed_in_loop(ctx: SearchContext, result: CandidateResult) -> CandidateResult:
+    """``result`` with its exported file costed where the device's own figures can be had here: timed on this
+    host (``host_latency`` measured, ``nas.runtime.host_timing``), or by the device's toolchain (Vela's estimate
+    for an Ethos-U NPU, ``Runtime.file_cost``). Those figures replace the prediction, which the record keeps.
+    Unchanged where neither applies, or the candidate did not export (its parity check made it infeasible)."""
+    model, predicted = ctx.problem.cost_model, result.device_cost
     toolchain = None if model is None else runtime_estimating(model.device)
-    content = None if result.parity is None else result.parity.content
-    if model is None or toolchain is None or result.device_cost is None:
+    if model is None or predicted is None or (ctx.host_timing is None and toolchain is None):
+        return result
+    if result.parity is not None and result.parity.content is None:
         return result
     start = time.perf_counter()
-    if content is None:
-        if result.parity is not None:
-            return result  # it did not export: the parity check already made the trial infeasible
-        content = _exported(ctx, result)
-    # The toolchain leaves out what the system's CPU does (invoke, float conversions): the profile's analytic terms.
-    cpu_side = model.parts_of_keys([], toolchain.cpu_conversions(boundaries(ctx.graph, result.candidate)))
-    try:
-        cost = toolchain.file_cost(content, model.device, cpu_side=cpu_side)
-    except CostModelError as err:
-        raise TrialFailed(f"{toolchain.name} cannot cost the exported candidate: {err}") from None
-    seconds = {**result.seconds, "toolchain": time.perf_counter() - start}
-    return replace(result, device_cost=cost, predicted_cost=result.device_cost, seconds=seconds)
+    content = result.parity.content if result.parity is not None else None
+    content = content if content is not None else _exported(ctx, result)
+    if ctx.host_timing is not None:
+        latency = ctx.host_timing.latency(content)
+        energy = latency.scaled(model.device.active_power.watts, "analytic")  # W x ms = mJ, the power analytic
+        cost, step = replace(predicted, latency_ms=latency, energy_mj=energy), "timing"
+    elif toolchain is not None:
+        # The toolchain leaves out what the system's CPU does (invoke, float conversions): the profile's terms.
+        cpu_side = model.parts_of_keys([], toolchain.cpu_conversions(boundaries(ctx.graph, result.candidate)))
+        try:
+            cost, step = toolchain.file_cost(content, model.device, cpu_side=cpu_side), "toolchain"
+        except CostModelError as err:
+            raise TrialFailed(f"{toolchain.name} cannot cost the exported candidate: {err}") from None
+    seconds = {**result.seconds, step: time.perf_counter() - start}
+    return replace(result, device_cost=cost, predicted_cost=predicted, seconds=seconds)
 
 
 def _exported(ctx: SearchContext, result: CandidateResult) -> bytes:
@@ -298,7 +303,7 @@ def make_objective(ctx: SearchContext, paths: StudyPaths) -> Callable[[optuna.Tr
             # An over-budget candidate is infeasible already and was not trained: it is not exported either.
             result = checked_in_runtime(ctx, result)
         if train:
-            result = costed_by_toolchain(ctx, result)  # budgets then judge the toolchain's figures
+            result = costed_in_loop(ctx, result)  # budgets then judge the measured or estimated figures
         violations = budget_violations(ctx.config.budgets, result.metrics)
         for name, violation in violations.items():
             trial.set_constraint(constraint_name(name), violation)

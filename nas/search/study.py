@@ -24,7 +24,7 @@ from nas.objectives import directions, term
 from nas.paths import StudyPaths
 from nas.progress import epoch_progress
 from nas.search.allocation import uniform_int8_params, warm_start_params
-from nas.search.context import Problem, SearchContext, build_context
+from nas.search.context import Problem, SearchContext, build_context, with_host_timing
 from nas.search.objective import make_objective
 from nas.search.ranking import ranking_notices
 from nas.search.record import TrialRecord
@@ -180,7 +180,8 @@ def run_search(
     try:
         if workers == 1:
             with searching():
-                _optimize(study, context, paths, remaining, bar, problem.config.objectives)
+                timed = with_host_timing(context) if remaining else context
+                _optimize(study, timed, paths, remaining, bar, problem.config.objectives)
         elif remaining:
             storage_url = storage or paths.default_storage
             _run_workers(problem.config, study, paths, storage_url, trials, workers, done, bar, data_dir)

@@ -15,7 +15,7 @@ from nas.activity import searching
 from nas.config import SearchConfig
 from nas.errors import TrialFailed
 from nas.paths import StudyPaths
-from nas.search.context import build_context, resolve_problem
+from nas.search.context import build_context, resolve_problem, with_host_timing
 from nas.search.objective import make_objective
 from nas.search.study import open_study, recorded_rate
 from nas.search.workers import WorkerJob, pin_to_given_cores
@@ -28,7 +28,7 @@ def work(job: WorkerJob) -> None:
     results_dir = Path(job.results_dir)
     study = open_study(config, job.name, job.storage, seed_offset=job.seed_offset)
     # The baseline is cached by now, and the study records the rate the main process chose.
-    context = build_context(problem, results_dir=results_dir, finetune_rate=recorded_rate(study))
+    context = with_host_timing(build_context(problem, results_dir=results_dir, finetune_rate=recorded_rate(study)))
     with searching():
         study.optimize(
             make_objective(context, StudyPaths(results_dir, job.name)),
