@@ -4,14 +4,16 @@ searching for the host, and the NPU's channel granule.
 1. ``vela_seconds_per_candidate``: the median wall time of one Vela compile (a process of its own, as a trial
    runs it) over the distinct files of the U55 search's trials, and its share of the trial's time.
 2. Two searches of the same model, data, seed and trial count: one for ``ethos_u55_128`` (every trial costed by
-   Vela), one for the host (costed by the host's tables). The host front's members are exported and costed on
-   the U55 by Vela too. ``latency_speedup_at_matched_accuracy`` is the median, over the host front members the
-   NPU runs, of (their U55 latency) / (the U55 latency of the fastest member of the U55 front at least as
-   accurate); a member the NPU cannot run (float, int16 or int4 weights) is counted in
-   ``host_front_unrunnable_share``.
+   Vela), one for the host (costed by the host's tables). The host's trials are exported and costed on the U55
+   as a U55 trial is. ``latency_speedup_at_matched_accuracy`` is the median, over the host front's members the
+   NPU runs (where it runs none of them: over the front of the host trials it runs), of (their U55 latency) /
+   (the U55 latency of the fastest member of the U55 front at least as accurate). A host candidate with float,
+   int16 or int4 weights does not run on the NPU: ``host_front_unrunnable_share`` and
+   ``host_trials_unrunnable_share`` count them.
 3. ``granule``: Vela's cycles for one 3x3 int8 convolution on 8x8x32 inputs with 1 to 32 output channels. The
-   NPU computes output channels in blocks, so cycles rise in steps: pruning inside a block buys nothing, and
-   ``granule_channels`` is the step width Vela's model shows.
+   NPU computes output channels in blocks, so cycles jump from block to block: ``granule_channels`` is the
+   block width Vela's model shows, ``inside_granule_best_saving`` the most a channel count short of a block
+   saves against the full block, ``inside_granule_worst_ratio`` how much more a count short of a block can cost.
 
 Latency figures are Vela's estimates (never measurements); the host search's own figures are the host tables'.
 Nothing else heavy may run meanwhile (the compile seconds are wall time).
@@ -104,14 +106,15 @@ def front_points(saved: SavedStudy) -> list[tuple[int, float, float]]:
     return [(int(row.number), float(row.accuracy), float(row.latency_ms)) for row in front.itertuples()]
 
 
-def host_front_on_u55(host: SavedStudy) -> list[dict]:
-    """The host front's members costed on the U55 as a U55 trial is (Vela for the NPU, the profile's analytic
-    CPU side); None where the U55 does not run a layer's precision."""
+def on_u55(host: SavedStudy, numbers: list[int]) -> list[dict]:
+    """Host trials costed on the U55 as a U55 trial is (Vela for the NPU, the profile's analytic CPU side);
+    ``u55_ms`` None where the U55 does not run a layer's precision."""
     vela, model = Vela(), cost_model(U55)
     graph, rows = host.problem().graph, []
-    for number, accuracy, host_ms in front_points(host):
-        candidate = Candidate.from_dict(host.study.trials[number].user_attrs["candidate"])
-        row = {"trial": number, "accuracy": accuracy, "host_ms": host_ms, "u55_ms": None}
+    for number in numbers:
+        trial = host.study.trials[number]
+        candidate = Candidate.from_dict(trial.user_attrs["candidate"])
+        row = {"trial": number, "accuracy": float(trial.values[0]), "host_ms": float(trial.values[1]), "u55_ms": None}
         unrunnable = model.device.unrunnable(graph, candidate)
         if unrunnable:
             rows.append({**row, "why": f"the U55 does not run {', '.join(unrunnable)}"})
@@ -120,6 +123,21 @@ def host_front_on_u55(host: SavedStudy) -> list[dict]:
         cost = vela.file_cost(exported(host, number), model.device, cpu_side=cpu_side)
         rows.append({**row, "u55_ms": cost.latency_ms.value})
     return rows
+
+
+def front_of(rows: list[dict]) -> list[dict]:
+    """The rows no other row beats on both accuracy and U55 latency (runnable rows only)."""
+    runnable = [r for r in rows if r["u55_ms"] is not None]
+    return [
+        r
+        for r in runnable
+        if not any(
+            o["accuracy"] >= r["accuracy"]
+            and o["u55_ms"] <= r["u55_ms"]
+            and (o["accuracy"], o["u55_ms"]) != (r["accuracy"], r["u55_ms"])
+            for o in runnable
+        )
+    ]
 
 
 def matched_speedups(host_rows: list[dict], u55_front: list[tuple[int, float, float]]) -> list[float]:
@@ -155,19 +173,34 @@ def granule(out_channels: range) -> list[dict]:
     return rows
 
 
-def step_width(rows: list[dict]) -> int | None:
-    """The most common distance between the channel counts at which the NPU's cycles rise."""
-    rises = [b["out_channels"] for a, b in itertools.pairwise(rows) if b["npu_cycles"] > a["npu_cycles"]]
+def step_width(rows: list[dict], jump: float = 0.15) -> int | None:
+    """The most common distance between the channel counts at which the NPU's cycles jump (by more than
+    ``jump``: the small rises inside a block are the output's own cost)."""
+    rises = [b["out_channels"] for a, b in itertools.pairwise(rows) if b["npu_cycles"] > (1 + jump) * a["npu_cycles"]]
     gaps = [b - a for a, b in itertools.pairwise(rises)]
     return int(np.bincount(gaps).argmax()) if gaps else None
 
 
+def inside_granule(rows: list[dict], width: int) -> dict[str, float]:
+    """What pruning inside a block buys: each count's NPU cycles over those of the next multiple of ``width``."""
+    cycles = {r["out_channels"]: r["npu_cycles"] for r in rows}
+    ratios = [
+        cycles[c] / cycles[-(-c // width) * width] for c in cycles if c % width and -(-c // width) * width in cycles
+    ]
+    return {
+        "inside_granule_best_saving": round(1 - min(ratios), 3),  # the most a count short of a block saves
+        "inside_granule_worst_ratio": round(max(ratios), 3),  # >1: fewer channels than the block costs more
+    }
+
+
 def plot(u55_front, host_rows, granule_rows, path: Path) -> None:
-    """The two fronts on the U55, and the granule's staircase."""
+    """The U55 front against the host study's trials the U55 runs, and the granule's staircase."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     left.plot([p[2] * 1000 for p in u55_front], [p[1] for p in u55_front], "o-", label="searched for the U55")
     runnable = [r for r in host_rows if r["u55_ms"] is not None]
-    left.plot([r["u55_ms"] * 1000 for r in runnable], [r["accuracy"] for r in runnable], "s", label="host front on U55")
+    left.plot(
+        [r["u55_ms"] * 1000 for r in runnable], [r["accuracy"] for r in runnable], "s", label="host trials the U55 runs"
+    )
     left.set_xlabel("latency on ethos_u55_128 (us, Vela's estimate + analytic CPU side)")
     left.set_ylabel("validation accuracy")
     left.legend()
@@ -189,25 +222,38 @@ def main() -> None:
         host = search("host", args.trials, results)
         compiled = compile_seconds(u55)
         u55_front = front_points(u55)
-        host_rows = host_front_on_u55(host)
-    speedups = matched_speedups(host_rows, u55_front)
+        host_front = on_u55(host, [number for number, _, _ in front_points(host)])
+        complete = host.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        host_all = on_u55(host, [trial.number for trial in complete])
+    # The host front's members the NPU runs; where it runs none, the best the host study offers the NPU: the
+    # front of its trials the NPU runs.
+    compared = [r for r in host_front if r["u55_ms"] is not None] or front_of(host_all)
+    speedups = matched_speedups(compared, u55_front)
     granule_rows = granule(range(1, 33))
+    width = step_width(granule_rows)
     result = {
         "trials_per_search": args.trials,
         **compiled,
         "latency_speedup_at_matched_accuracy": round(float(np.median(speedups)), 3) if speedups else None,
         "speedups": [round(s, 3) for s in speedups],
-        "host_front_unrunnable_share": round(sum(r["u55_ms"] is None for r in host_rows) / len(host_rows), 3),
+        "host_front_unrunnable_share": round(sum(r["u55_ms"] is None for r in host_front) / len(host_front), 3),
+        "host_trials_unrunnable_share": round(sum(r["u55_ms"] is None for r in host_all) / len(host_all), 3),
+        "compared_with": "host front members the U55 runs"
+        if any(r["u55_ms"] is not None for r in host_front)
+        else "the front of the host study's trials the U55 runs (it runs no host front member)",
         "u55_front": [{"trial": n, "accuracy": a, "latency_ms": ms} for n, a, ms in u55_front],
-        "host_front_on_u55": host_rows,
-        "granule_channels": step_width(granule_rows),
+        "host_front_on_u55": host_front,
+        "host_compared_on_u55": compared,
+        "granule_channels": width,
+        **(inside_granule(granule_rows, width) if width else {}),
         "granule": granule_rows,
         "provenance": run_provenance(),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=1) + "\n")
-    plot(u55_front, host_rows, granule_rows, OUT.with_suffix(".png"))
-    shown = {k: v for k, v in result.items() if k not in ("provenance", "granule", "host_front_on_u55", "u55_front")}
+    plot(u55_front, host_all, granule_rows, OUT.with_suffix(".png"))
+    hidden = ("provenance", "granule", "host_front_on_u55", "host_compared_on_u55", "u55_front")
+    shown = {k: v for k, v in result.items() if k not in hidden}
     print(json.dumps(shown, indent=1))
 
 
