@@ -55,6 +55,15 @@ class HostTiming:
         """What the figures are: ``ai-edge-litert 2.3.0, xnnpack kernels, on this host, against a reference``."""
         return f"{self.runtime.version()}, {self.kernel_set} kernels, on this host, against a reference timed beside it"
 
+    def describe(self) -> dict[str, object]:
+        """What a study records of its timer: the reference's start figure, the kernel set and the protocol."""
+        return {
+            "reference_ms": self.reference_ms,
+            "kernel_set": self.kernel_set,
+            "runtime": self.runtime.version(),
+            "protocol": self.protocol.describe(),
+        }
+
     def latency(self, content: bytes) -> Figure:
         """The file's per-invoke latency (ms), at the search's starting machine speed; timed once per content."""
         key = hashlib.sha256(bytes(content)).hexdigest()

@@ -212,11 +212,18 @@ def build_context(
 
 def with_host_timing(context: SearchContext) -> SearchContext:
     """``context`` with the timer of its trials' files when its study measures the host in the loop
-    (``host_latency`` measured and a latency to cost); the reference is the study's uniform int8 candidate,
-    calibrated and exported from the baseline."""
+    (``host_latency`` measured and a latency to cost)."""
     model = context.problem.cost_model
     if context.config.host_latency != "measured" or model is None:
         return context
+    reference = timing_reference(context)
+    timing = HostTiming.start(runtime_for(model.device), model.kernel_set, model.device.threads, reference)
+    return replace(context, host_timing=timing)
+
+
+def timing_reference(context: SearchContext) -> bytes:
+    """The reference model of the host timed in the loop: the study's uniform int8 candidate, calibrated and
+    exported from the baseline (the same file for every worker and every rerun of the study)."""
     graph, params = context.graph, context.baseline.params
     uniform = Candidate.uniform(graph, weight_bits=8, activation_bits=8)
     compression = build_compression(graph, params, uniform)
@@ -224,6 +231,4 @@ def with_host_timing(context: SearchContext) -> SearchContext:
         context.trainer, params, compression, context.x_train, context.targets, seed=0, steps=0
     )
     calibration = context.problem.dataset.x_train[:CALIBRATION_EXAMPLES]
-    reference = export_candidate(graph, params, compression, uniform, calibration).content
-    timing = HostTiming.start(runtime_for(model.device), model.kernel_set, model.device.threads, reference)
-    return replace(context, host_timing=timing)
+    return export_candidate(graph, params, compression, uniform, calibration).content

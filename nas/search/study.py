@@ -181,6 +181,8 @@ def run_search(
         if workers == 1:
             with searching():
                 timed = with_host_timing(context) if remaining else context
+                if timed.host_timing is not None:
+                    study.set_user_attr(HOST_TIMING_ATTR, timed.host_timing.describe())
                 _optimize(study, timed, paths, remaining, bar, problem.config.objectives)
         elif remaining:
             storage_url = storage or paths.default_storage
@@ -188,6 +190,9 @@ def run_search(
     finally:
         bar.close()
     return SearchSummary(study=study, context=context, trials_run=remaining, resumed_from=done)
+
+
+HOST_TIMING_ATTR = "host_timing"  # the reference's timing at the last run's start (host measured in the loop)
 
 
 def _seed_params(context: SearchContext, warm_start: bool) -> list[dict[str, Any]]:
