@@ -11,7 +11,8 @@ that trains and caches the baseline and its fine-tuning rate:
    reference model and its figure at the search's start (``host_timing`` on the study), twice back to back.
    ``within_10pct`` and ``kendall_tau`` compare the in-loop figures with the first re-measurement; the same
    figures between the two re-measurements (``back_to_back_within_10pct``, ``back_to_back_kendall_tau``) are
-   the ceiling this machine's repeatability sets. Digits models take 1-100 us, where that ceiling is low.
+   the ceiling this machine's repeatability sets; ``predicted_within_10pct`` and ``predicted_kendall_tau`` the
+   same for the host tables' prediction of each trial (kept on its record). Digits models take 1-100 us.
 
 Not yet measured here: other families and input sizes (models >= 50 us), a second worker's training during the
 timings, the learned correction. Nothing else heavy may run meanwhile.
@@ -76,7 +77,13 @@ def remeasured(saved: SavedStudy, results: Path) -> dict[str, list[float]]:
         "reference": timing_reference(context),
         "reference_ms": recorded["reference_ms"],  # the figures are all at the search's starting speed
     }
-    figures: dict[str, list[float]] = {"in_loop": [], "again": [], "back_to_back": [], "timing_share": []}
+    figures: dict[str, list[float]] = {
+        "in_loop": [],
+        "predicted": [],
+        "again": [],
+        "back_to_back": [],
+        "timing_share": [],
+    }
     calibration = problem.dataset.x_train[:CALIBRATION_EXAMPLES]
     for trial in saved.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         record = TrialRecord.of(trial)
@@ -86,6 +93,7 @@ def remeasured(saved: SavedStudy, results: Path) -> dict[str, list[float]]:
         candidate = Candidate.from_dict(trial.user_attrs["candidate"])
         content = export_candidate(problem.graph, params, compression, candidate, calibration).content
         figures["in_loop"].append(record.figures["latency_ms"])
+        figures["predicted"].append(record.predicted["latency_ms"])  # the host tables' figure for the same trial
         figures["again"].append(HostTiming(**fresh).latency(content).value)
         figures["back_to_back"].append(HostTiming(**fresh).latency(content).value)
         figures["timing_share"].append(record.seconds["timing"] / sum(record.seconds.values()))
@@ -104,12 +112,15 @@ def main() -> None:
         measured = search_seconds("measured", "measured", args.trials, results)
         figures = remeasured(SavedStudy.open("measured", results), results)
     in_loop, again, repeat = (np.array(figures[key]) for key in ("in_loop", "again", "back_to_back"))
+    predicted_ms = np.array(figures["predicted"])
     result = {
         "trials": args.trials,
         "trials_timed": len(in_loop),
         "latency_us_range": [round(float(again.min()) * 1000, 2), round(float(again.max()) * 1000, 2)],
         "within_10pct": round(within(in_loop, again), 3),
         "kendall_tau": round(float(kendalltau(in_loop, again).statistic), 3),
+        "predicted_within_10pct": round(within(predicted_ms, again), 3),
+        "predicted_kendall_tau": round(float(kendalltau(predicted_ms, again).statistic), 3),
         "back_to_back_within_10pct": round(within(repeat, again), 3),
         "back_to_back_kendall_tau": round(float(kendalltau(repeat, again).statistic), 3),
         "overhead_ratio": round(measured / predicted, 3),
