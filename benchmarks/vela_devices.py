@@ -50,7 +50,7 @@ from latency_models.runtimes.vela import Vela  # noqa: E402
 from latency_models.runtimes.vela.compiler import compile_model  # noqa: E402
 from latency_models.runtimes.vela.config import vela_config  # noqa: E402
 from nas.analysis.pareto import front_frame, trials_frame  # noqa: E402
-from nas.config import FinetuneConfig, SearchConfig, TrainConfig  # noqa: E402
+from nas.config import SearchConfig  # noqa: E402
 from nas.profiling.micro import export_micro, single  # noqa: E402
 from nas.provenance import run_provenance  # noqa: E402
 from nas.runtime.export import CALIBRATION_EXAMPLES, export_candidate  # noqa: E402
@@ -67,7 +67,7 @@ OBJECTIVES = ("accuracy", "latency_ms")
 
 def search(device: str, trials: int, results: Path) -> SavedStudy:
     """One study of the default model on digits for ``device``."""
-    config = SearchConfig(device=device, objectives=OBJECTIVES, train=TrainConfig(), finetune=FinetuneConfig())
+    config = SearchConfig(device=device, objectives=OBJECTIVES)
     run_search(resolve_problem(config), name=device, trials=trials, results_dir=results, show_progress=False)
     return SavedStudy.open(device, results)
 

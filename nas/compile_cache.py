@@ -41,10 +41,11 @@ def enable_compilation_cache() -> Path | None:
     directory = cache_directory()
     if directory is None:
         return None
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None  # a read-only home: compile as before rather than fail the command
+    # JAX creates the directory when it first compiles, so a command that compiles nothing writes nothing; one
+    # it could not create (a read-only home) leaves the cache off rather than warn on every command.
+    existing = next(path for path in (directory, *directory.parents) if path.exists())
+    if not os.access(existing, os.W_OK):
+        return None
     jax.config.update("jax_compilation_cache_dir", str(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     return directory

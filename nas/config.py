@@ -109,7 +109,7 @@ class SearchConfig:
     # Each fine-tuned trial is exported and run in LiteRT; one that diverges from its JAX model is infeasible.
     verify_trials: bool = True
     # How a host study's trials get their latency: the host tables' prediction, or their exported file timed on
-    # this machine in the trial (``nas.search.host_timing``). Only a device measurable here can be timed.
+    # this machine in the trial (``nas.runtime.host_timing``). Only a device measurable here can be timed.
     host_latency: str = "predicted"
 
     def __post_init__(self) -> None:

@@ -129,9 +129,8 @@ def _compiled(file_name: str, content: bytes, keys: FileKeys, model: LayeredCost
     ]
     if refused:
         raise ConfigError(f"{device.name} cannot run {'; '.join(refused)}; export another precision for it")
-    cpu_side = model.parts_of_keys(
-        [], compiler.cpu_conversions(keys.boundaries)
-    )  # the invoke and the float conversions
+    # The invoke and the conversions the CPU does: the profile's analytic terms beside the compiler's estimate.
+    cpu_side = model.parts_of_keys([], compiler.cpu_conversions(keys.boundaries))
     cost = compiler.file_cost(content, device, cpu_side=cpu_side)
     report = compiler.estimate(content, device)  # kept by the runtime: not compiled again
     return Estimate(
@@ -156,7 +155,7 @@ def _compiled_notes(report: VelaEstimate, names: dict[str, str]) -> tuple[str, .
         "(CPU operators' tensors are not in it)",
     ]
     if report.cpu_layers:
-        cpu = ", ".join(f"{names.get(layer.tensor, layer.tensor)} ({layer.operator})" for layer in report.cpu_layers)
+        cpu = ", ".join(report.cpu_operators(names))
         notes.append(
             f"left to the CPU by Vela: {cpu} "
             "(conversions costed above; any other operator is not, and the total leaves it out)"

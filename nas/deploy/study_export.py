@@ -147,16 +147,13 @@ def device_compile(device: DeviceProfile, content: bytes, path: Path) -> DeviceC
     model, table = path.with_name(f"{path.stem}_vela.tflite"), path.with_name(f"{path.stem}_vela.csv")
     atomic_write_bytes(model, lambda handle: handle.write(report.compiled))
     atomic_write_bytes(table, lambda handle: handle.write(report.per_layer_csv.encode()))
-    names = tensor_layers(content)
     return DeviceCompile(
         compiler=report.label,
         model=str(model),
         report=str(table),
         latency_ms=report.inference_ms,
         npu_operators=len(report.npu_layers),
-        cpu_operators=tuple(
-            f"{names.get(layer.tensor, layer.tensor)} ({layer.operator})" for layer in report.cpu_layers
-        ),
+        cpu_operators=report.cpu_operators(tensor_layers(content)),
     )
 
 

@@ -10,7 +10,7 @@ figure is expressed at the machine speed of the search's start:
 
 Timing holds a machine-wide lock, so a study's workers (and other studies) never time at once; the other
 worker's training still runs meanwhile, which the reference before and after absorbs as far as it is steady.
-A file is timed once: its figure is kept by its content hash (a resumed trial or a rescore finds it).
+Within a run a file is timed once: its figure is kept by its content hash (a later run times it again).
 """
 
 from __future__ import annotations

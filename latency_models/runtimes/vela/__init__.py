@@ -4,13 +4,14 @@ Nothing here runs a model on an NPU: Vela compiles a ``.tflite`` for one NPU con
 each operator on the NPU or leaves it to the CPU, and estimates the NPU's cycles, time and memory from its model
 of the accelerator and the system's memories (``report``). That estimate is its one capability (``estimate``);
 it is labelled as Vela's and never as a measurement. Each compile runs in a process of its own (``compiler``)
-and is kept per file content and configuration, so asking again costs nothing. Which precisions the NPU runs is
-its support table (``support``), checked against Vela itself.
+and the latest are kept per file content and configuration, so asking again costs nothing. Which precisions
+the NPU runs is its support table (``support``), checked against Vela itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -26,6 +27,8 @@ from latency_models.runtimes.vela.support import refuse_unreadable, vela_support
 from latency_models.tflite_keys import tensor_layers
 from search_spaces.runtime_support import Support
 
+KEPT_ESTIMATES = 64  # recent compiles kept in memory (each holds its compiled file)
+
 
 class Vela(Runtime):
     """The Vela compiler: estimates what a ``.tflite`` costs on an Ethos-U NPU (capability: estimate)."""
@@ -35,7 +38,9 @@ class Vela(Runtime):
     capabilities: ClassVar[frozenset[Capability]] = frozenset({"estimate"})
 
     def __init__(self) -> None:
-        self._estimates: dict[tuple[str, VelaConfig], VelaEstimate] = {}
+        # The latest estimates, oldest first: a trial asks twice (its cost, then its export), a long search must
+        # not keep every compiled file in memory.
+        self._estimates: OrderedDict[tuple[str, VelaConfig], VelaEstimate] = OrderedDict()
 
     def version(self) -> str:
         """``ethos-u-vela <version>``."""
@@ -54,6 +59,8 @@ class Vela(Runtime):
         if key not in self._estimates:
             refuse_unreadable(content)
             self._estimates[key] = compile_model(content, config)
+            while len(self._estimates) > KEPT_ESTIMATES:
+                self._estimates.popitem(last=False)
         return self._estimates[key]
 
     def cpu_conversions(self, edges: Sequence[Boundary]) -> list[Boundary]:

@@ -98,6 +98,10 @@ class VelaEstimate:
         """The operators Vela leaves to the CPU."""
         return tuple(layer for layer in self.layers if layer.target == "CPU")
 
+    def cpu_operators(self, names: dict[str, str]) -> tuple[str, ...]:
+        """The operators Vela leaves to the CPU as ``layer (Operator)``, ``names`` mapping output tensors to layers."""
+        return tuple(f"{names.get(layer.tensor, layer.tensor)} ({layer.operator})" for layer in self.cpu_layers)
+
 
 def read_report(output_dir: Path, *, vela_version: str, compiled: bytes, outputs: frozenset[str]) -> VelaEstimate:
     """The estimate in the CSV files Vela wrote to ``output_dir`` for a model whose operators write the tensors
