@@ -2,8 +2,10 @@
 
 latency = invoke overhead + one figure per layer's op + one per precision boundary, then the device's
 whole-model calibration when it has one (``latency_models.calibration``): every part scaled, plus a dispatch
-term per op. Energy = active power x latency; flash and RAM come from ``latency_models.memory``. A subclass
-says only how one op, one boundary and one invoke cost, and what a calibration must have been fitted to.
+term per op; then the correction learned from models measured whole, when one earns its place
+(``latency_models.correction``): every part scaled by one factor per model. Energy = active power x latency;
+flash and RAM come from ``latency_models.memory``. A subclass says only how one op, one boundary and one invoke
+cost, and what a calibration must have been fitted to.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from latency_models.calibration import Calibration, CalibrationPoint
+from latency_models.correction import LearnedCorrection, WholeModel
 from latency_models.cost import Cost, CostModel, Figure, LayerCost, total
 from latency_models.device import DeviceProfile
 from latency_models.errors import CostModelError
@@ -52,6 +55,14 @@ def group_latencies(parts: Sequence[LayerCost]) -> dict[str, float]:
     return groups
 
 
+def whole_model(raw: Sequence[LayerCost], *, flash: Figure, ram: Figure) -> WholeModel:
+    """What the learned correction sees of a model: its uncalibrated parts per group and its memory figures."""
+    counts: dict[str, int] = {}
+    for part in raw:
+        counts[part.group] = counts.get(part.group, 0) + 1
+    return WholeModel(groups=group_latencies(raw), counts=counts, ram_bytes=ram.value, flash_bytes=flash.value)
+
+
 class LayeredCostModel(CostModel):
     """A device's costs as a sum of per-op parts, calibrated on whole models when a calibration is given."""
 
@@ -64,6 +75,7 @@ class LayeredCostModel(CostModel):
         self._device = device
         self._kernel_set = kernel_set
         self.calibration = calibration
+        self.correction: LearnedCorrection | None = None  # set by the registry where one was learned here
 
     @abc.abstractmethod
     def calibration_basis(self, device: DeviceProfile, kernel_set: str) -> str:
@@ -100,6 +112,8 @@ class LayeredCostModel(CostModel):
     def cost_of_parts(self, raw: list[LayerCost], *, flash: Figure, ram: Figure) -> Cost:
         """The cost of a model given its uncalibrated latency parts and its memory figures."""
         parts = self._calibrated(raw) if self.calibration is not None else raw
+        if self.correction is not None:
+            parts = self._corrected(parts, whole_model(raw, flash=flash, ram=ram))
         latency = total(part.latency_ms for part in parts)
         power = self.device.active_power
         return Cost(
@@ -133,6 +147,24 @@ class LayeredCostModel(CostModel):
         ]
         parts += [LayerCost(name=b.name, latency_ms=self.boundary_latency(b), note=b.kind) for b in edges]
         return parts
+
+    def calibrated_ms(self, model: WholeModel) -> float:
+        """The prediction the learned correction corrects: the calibrated sum of ``model``'s raw parts."""
+        if self.calibration is None:
+            return sum(model.groups.values())
+        return self.calibration.corrected(model.groups, model.ops)
+
+    def _corrected(self, parts: list[LayerCost], model: WholeModel) -> list[LayerCost]:
+        """Every part scaled by the learned correction's factor for the model (fitted; extrapolated outside the
+        range of predictions it learned from)."""
+        correction = self.correction
+        assert correction is not None
+        factor, extrapolated = correction.factor(model, sum(p.latency_ms.value for p in parts))
+        scaled = []
+        for part in parts:
+            figure = part.latency_ms.scaled(factor, "fitted")
+            scaled.append(replace(part, latency_ms=replace(figure, extrapolated=figure.extrapolated or extrapolated)))
+        return scaled
 
     def calibration_point(self, name: str, parts: list[LayerCost], measured_ms: float) -> CalibrationPoint:
         """A measured model as a calibration point of this model, from its uncalibrated ``parts``."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from latency_models.calibration import load_calibration
+from latency_models.calibration import Calibration, load_calibration
+from latency_models.correction import learned_correction, measured_models_path
 from latency_models.device import DEVICES_DIR, DeviceProfile, available_devices, load_device
 from latency_models.errors import CostModelError
 from latency_models.host import cpu_facts
@@ -64,7 +65,8 @@ def cost_model(
 ) -> LayeredCostModel:
     """The cost model of device ``name`` for ``kernel_set`` (the device's default when None): its measured table
     where it has one, its analytic model otherwise (an accelerator's with its host's model), each with the
-    device's calibration when one was fitted (unless ``calibrated`` is False: the raw prior)."""
+    device's calibration when one was fitted and the correction learned from models measured here when one earns
+    its place (unless ``calibrated`` is False: the raw prior)."""
     device = load_device(name, directory)
     kernels = kernel_set or device.default_kernel_set
     if kernels not in device.kernel_sets:
@@ -73,17 +75,28 @@ def cost_model(
     if kind is not None:
         calibration_path = device.calibration_path(kernels, directory)
         calibration = load_calibration(calibration_path) if calibrated and calibration_path.exists() else None
-        return kind.build(
+        model = kind.build(
             device,
             kernels,
             directory,
             calibration=calibration,
             resolve=lambda other: cost_model(other, directory=directory),  # an accelerator's host device
         )
+        if calibrated:
+            path = measured_models_path(name, kernels, model.calibration_basis(device, kernels))
+            model.correction = learned_correction(path, model.calibrated_ms, predictor_key(calibration))
+        return model
     raise CostModelError(
         f"device {name!r} has no {kernels} latency table and no analytic model; measure it with "
         f"`nas profile --device {name}`"
     )
+
+
+def predictor_key(calibration: Calibration | None) -> str:
+    """What identifies the prediction a learned correction corrects: the calibration's fitted figures."""
+    if calibration is None:
+        return "uncalibrated"
+    return f"{calibration.basis}|{calibration.scale}|{sorted(calibration.group_scales.items())}|{calibration.per_op_ms}"
 
 
 __all__ = [

@@ -185,7 +185,7 @@ def search_config(
     finetune_lr: float | None = None,
     finetune_targets: str | None = None,
     verify_trials: bool = True,
-    host_latency: str = "predicted",
+    host_latency: str = "auto",
 ) -> SearchConfig:
     """The one translation of search settings into a ``SearchConfig``, used by ``search`` and ``nas search``.
 
@@ -231,7 +231,7 @@ def search(
     finetune_lr: float | None = None,
     finetune_targets: str | None = None,
     verify_trials: bool = True,
-    host_latency: str = "predicted",
+    host_latency: str = "auto",
     sampler: str = "tpe",
     seed: int = 0,
     kernel_set: str | None = None,
@@ -260,8 +260,9 @@ def search(
         finetune_targets: ``"teacher"`` (default: the uncompressed model's outputs) or ``"labels"``.
         verify_trials: export every fine-tuned trial and run it in LiteRT; one that diverges from its JAX model
             is infeasible (default True).
-        host_latency: on the host, ``"predicted"`` (the tables, default) or ``"measured"`` (each trial's file
-            timed in LiteRT inside the trial, against a reference model timed beside it).
+        host_latency: on the host, ``"measured"`` (each trial's file timed in LiteRT inside the trial, against a
+            reference model timed beside it) or ``"predicted"`` (the tables); ``"auto"`` (default): measured for
+            a new study of the host's latency, a resumed study's own setting.
         kernel_set, space, channel_norm, search_sparsity, width_multiplier: as ``nas search``'s flags
             (``space``: a JSON file or its dict); ``warm_start``: seed a new study with sensitivity-based allocations.
         workers: processes that run trials at once, each with an equal share of the cores.

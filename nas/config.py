@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,9 @@ SAMPLERS = ("tpe", "nsga2", "random", "gp")
 DEFAULT_SAMPLER = "tpe"
 
 
-HOST_LATENCIES = ("predicted", "measured")
+HOST_LATENCIES = ("auto", "predicted", "measured")
+TIMED_TERMS = ("latency_ms", "energy_mj")
+HOST_LATENCY_VARIABLE = "NAS_HOST_LATENCY"  # the default of --host-latency  # the terms a timed trial figure changes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,8 +112,10 @@ class SearchConfig:
     # Each fine-tuned trial is exported and run in LiteRT; one that diverges from its JAX model is infeasible.
     verify_trials: bool = True
     # How a host study's trials get their latency: the host tables' prediction, or their exported file timed on
-    # this machine in the trial (``nas.runtime.host_timing``). Only a device measurable here can be timed.
-    host_latency: str = "predicted"
+    # this machine in the trial (``nas.runtime.host_timing``). Only a device measurable here can be timed;
+    # ``auto`` is measured where the device is this host and latency is searched, predicted elsewhere (a study
+    # stores the setting it ran with, and a resumed study keeps it).
+    host_latency: str = "auto"
 
     def __post_init__(self) -> None:
         for name in (*self.objectives, *self.budgets):
@@ -177,6 +182,20 @@ class SearchConfig:
         raw["finetune"] = FinetuneConfig(**{"targets": "labels", **raw["finetune"]})
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def settled(self, measurable_here: bool, stored: SearchConfig | None = None) -> SearchConfig:
+        """This config with ``host_latency`` ``auto`` settled: a resumed study's own setting (``stored``), else
+        measured where the device is measurable here and latency (or energy, which follows it) is a term, unless
+        ``$NAS_HOST_LATENCY`` is ``predicted`` (a machine too busy to time, a suite that wants fixed figures)."""
+        if self.host_latency != "auto":
+            return self
+        if stored is not None:
+            return replace(self, host_latency=stored.host_latency)
+        chosen = os.environ.get(HOST_LATENCY_VARIABLE, "").strip() or "auto"
+        if chosen not in HOST_LATENCIES:
+            raise ConfigError(f"{HOST_LATENCY_VARIABLE} must be one of {', '.join(HOST_LATENCIES)}, got {chosen!r}")
+        timed = measurable_here and any(name in TIMED_TERMS for name in (*self.objectives, *self.budgets))
+        return replace(self, host_latency="measured" if timed and chosen != "predicted" else "predicted")
 
     def differences(self, other: SearchConfig) -> list[str]:
         """Names of the settings in which two configs differ; within the training and fine-tuning settings, the

@@ -11,10 +11,11 @@ from pathlib import Path
 import jax.numpy as jnp
 import pytest
 
+from latency_models.correction import MEASURED_VARIABLE
 from nas.activity import REGISTRY_VARIABLE
 from nas.compile_cache import CACHE_VARIABLE, enable_compilation_cache
 from nas.compress.numerics import strict_numerics
-from nas.config import FinetuneConfig, TrainConfig
+from nas.config import HOST_LATENCY_VARIABLE, FinetuneConfig, TrainConfig
 from nas.training.data import Dataset, load_dataset
 from nas.training.finetune import make_trainer
 from nas.training.train import Baseline, train_baseline
@@ -36,6 +37,17 @@ if CACHE_VARIABLE not in os.environ:
     os.environ[CACHE_VARIABLE] = tempfile.mkdtemp(prefix="nas-test-compilation-cache-")
     atexit.register(shutil.rmtree, os.environ[CACHE_VARIABLE], ignore_errors=True)
 enable_compilation_cache()
+
+# A host study's trials take the tables' figures unless a test asks for timing (``host_latency="measured"``):
+# fixed figures keep a rerun's trials identical, and timing every trial of every test search would serialize
+# both test processes on the timing lock.
+os.environ.setdefault(HOST_LATENCY_VARIABLE, "predicted")
+
+# The models a test search times are kept for the host's learned correction: in this run's own directory, never
+# in the user's, and never read from it (a correction learned there would change every test's predictions).
+if MEASURED_VARIABLE not in os.environ:
+    os.environ[MEASURED_VARIABLE] = tempfile.mkdtemp(prefix="nas-test-measured-models-")
+    atexit.register(shutil.rmtree, os.environ[MEASURED_VARIABLE], ignore_errors=True)
 
 
 @pytest.fixture

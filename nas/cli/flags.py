@@ -183,7 +183,7 @@ def search_config(args: argparse.Namespace):
         finetune_lr=getattr(args, "finetune_lr", None),
         finetune_targets=getattr(args, "finetune_targets", None),
         verify_trials=getattr(args, "verify_trials", True),
-        host_latency=getattr(args, "host_latency", "predicted"),
+        host_latency=getattr(args, "host_latency", "auto"),
     )
 
 

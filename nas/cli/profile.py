@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--if-cpu-differs",
         action="store_true",
-        help="profile only when the host tables were measured on another CPU (or are missing)",
+        help="only when the host tables were measured on another CPU (or are missing): profile, or with "
+        "--calibrate keep the shipped tables and scale them to this host by its reference models",
     )
     modes = parser.add_argument_group("separate steps (one at a time; without any, the device's tables are measured)")
     modes.add_argument(
@@ -89,18 +90,19 @@ def run(args: argparse.Namespace) -> None:
         print(f"wrote {path}: {output.calibration_line(calibration)}")
         return
     here = load_device(args.device).measurable_here
+    if args.if_cpu_differs and here:
+        reason = host_tables_current()
+        if reason is None:
+            print("host tables were measured on this CPU: nothing to do")
+            return
+        step = "calibrating the tables to this host" if args.calibrate is not None else "profiling this host"
+        print(f"{step}: {reason}", file=sys.stderr)
     if here:
         require_quiet_machine("profiling", under_load=args.under_load)
     if args.calibrate is not None:
         for path, calibration in calibrate_and_save(args.device, show_progress=not args.no_progress).values():
             print(f"wrote {path}: {output.calibration_line(calibration)}")
         return
-    if args.if_cpu_differs and here:
-        reason = host_tables_current()
-        if reason is None:
-            print("host tables were measured on this CPU: nothing to do")
-            return
-        print(f"profiling this host: {reason}", file=sys.stderr)
     written = profile_and_save(args.device, quick=args.quick, show_progress=not args.no_progress)
     for path, table in written:
         print(f"wrote {path} ({len(table.entries)} entries, noise floor {table.provenance['noise_floor_pct']}%)")

@@ -62,11 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--host-latency",
-        choices=("predicted", "measured"),
-        default="predicted",
-        help="on the host: each trial's latency from the host tables (predicted, the default) or its exported "
-        "file timed in LiteRT inside the trial against a reference model timed beside it (measured; a rerun's "
-        "trials then differ, the sampler seeing measured figures)",
+        choices=("auto", "predicted", "measured"),
+        default="auto",
+        help="on the host: each trial's exported file timed in LiteRT inside the trial against a reference model "
+        "timed beside it (measured; a rerun's trials then differ), or its latency from the host tables "
+        "(predicted); auto, the default: measured for a new study of this host's latency, a resumed study's own "
+        "setting",
     )
     parser.add_argument(
         "--no-verify-trials",
@@ -144,15 +145,18 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _note_stale_host_tables(config) -> None:
-    """One line on stderr when host latency comes from tables measured on another CPU."""
+    """One line on stderr when the host tables were measured on another CPU: what they still decide."""
     from latency_models.device import load_device
     from latency_models.registry import host_tables_current
 
-    if config.uses_device and load_device(config.device).measurable_here:
-        reason = host_tables_current()
-        if reason is not None:
-            print(
-                f"note: host latency is predicted from tables that may not fit this machine: {reason}; "
-                "`nas profile --device host` measures it here",
-                file=sys.stderr,
-            )
+    measurable = load_device(config.device).measurable_here
+    if not (config.uses_device and measurable):
+        return
+    reason = host_tables_current()
+    if reason is None:
+        return
+    if config.settled(measurable).host_latency == "measured":
+        use = "each trial is timed here; the tables only screen budgets before training"
+    else:
+        use = "host latency is predicted from them; `nas profile --device host` measures this machine"
+    print(f"note: the host tables may not fit this machine ({reason}): {use}", file=sys.stderr)

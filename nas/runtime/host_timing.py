@@ -15,7 +15,6 @@ Within a run a file is timed once: its figure is kept by its content hash (a lat
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from latency_models.cost import Figure
 from latency_models.runtimes.base import Runtime
 from latency_models.runtimes.litert.timing import TimingProtocol
 from nas.locks import exclusive
+from nas.runtime.measured_models import content_key
 
 TIMING_LOCK = Path(tempfile.gettempdir()) / "nas-host-timing.lock"
 
@@ -66,7 +66,7 @@ class HostTiming:
 
     def latency(self, content: bytes) -> Figure:
         """The file's per-invoke latency (ms), at the search's starting machine speed; timed once per content."""
-        key = hashlib.sha256(bytes(content)).hexdigest()
+        key = content_key(content)
         if key not in self._figures:
             with exclusive(TIMING_LOCK):
                 before = self._median(self.reference)

@@ -18,9 +18,11 @@ import jax
 import numpy as np
 import optuna
 
+from latency_models.correction import MeasuredModel
 from latency_models.cost import Cost
 from latency_models.errors import CostModelError
 from latency_models.keys import boundaries
+from latency_models.layered import whole_model
 from latency_models.runtimes import runtime_estimating
 from latency_models.size import LayerSize, compressed_bytes, layer_sizes, stored_bytes
 from nas.checkpoint import load_tree, save_tree
@@ -30,6 +32,7 @@ from nas.errors import ConfigError, TrialFailed
 from nas.objectives import AFTER_TRAINING_TERMS, budget_violations, objective_values
 from nas.paths import StudyPaths
 from nas.runtime.export import CALIBRATION_EXAMPLES, export_candidate
+from nas.runtime.measured_models import content_key, remember_measured
 from nas.runtime.parity import Parity, runtime_parity
 from nas.search.context import SearchContext
 from nas.search.record import METRICS_ATTR, ParityRecord, TrialRecord
@@ -230,6 +233,7 @@ def costed_in_loop(ctx: SearchContext, result: CandidateResult) -> CandidateResu
     content = content if content is not None else _exported(ctx, result)
     if ctx.host_timing is not None:
         latency = ctx.host_timing.latency(content)
+        remember_timed(ctx, result, content, latency.value)
         energy = latency.scaled(model.device.active_power.watts, "analytic")  # W x ms = mJ, the power analytic
         cost, step = replace(predicted, latency_ms=latency, energy_mj=energy), "timing"
     elif toolchain is not None:
@@ -241,6 +245,20 @@ def costed_in_loop(ctx: SearchContext, result: CandidateResult) -> CandidateResu
             raise TrialFailed(f"{toolchain.name} cannot cost the exported candidate: {err}") from None
     seconds = {**result.seconds, step: time.perf_counter() - start}
     return replace(result, device_cost=cost, predicted_cost=predicted, seconds=seconds)
+
+
+def remember_timed(ctx: SearchContext, result: CandidateResult, content: bytes, measured_ms: float) -> None:
+    """Keeps a timed file as a measured model of the host's predictor (``nas.runtime.measured_models``)."""
+    model, predicted = ctx.problem.cost_model, result.device_cost
+    assert model is not None and predicted is not None
+    config = ctx.problem.config
+    whole = whole_model(
+        model.raw_parts(ctx.graph, result.candidate), flash=predicted.flash_bytes, ram=predicted.ram_bytes
+    )
+    source = f"a search of {config.model} on {config.dataset}, {time.strftime('%Y-%m-%d')}"
+    remember_measured(
+        model, MeasuredModel(name=content_key(content), model=whole, measured_ms=measured_ms, source=source)
+    )
 
 
 def _exported(ctx: SearchContext, result: CandidateResult) -> bytes:

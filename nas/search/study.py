@@ -6,7 +6,7 @@ import hashlib
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +136,11 @@ def run_search(
     existing = _existing_study(paths, storage)
     if existing is not None and CONFIG_ATTR not in existing.user_attrs and not existing.trials:
         existing = None  # a run killed between creating the study and storing its settings: start it afresh
+    stored = None if existing is None else study_config(existing)
+    problem = replace(problem, config=problem.config.settled(problem.device.measurable_here, stored))
     if existing is not None:
-        changed = study_config(existing).differences(problem.config)
+        assert stored is not None
+        changed = stored.differences(problem.config)
         if changed:
             raise ConfigError(
                 f"study {name!r} exists with different settings ({', '.join(changed)}); "

@@ -8,6 +8,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from latency_models.correction import load_measured_models, measured_models_path
+from latency_models.registry import cost_model
 from latency_models.runtimes import runtime_named
 from latency_models.runtimes.base import Capability, Runtime
 from latency_models.runtimes.litert.timing import TimingProtocol
@@ -18,7 +20,7 @@ from nas.profiling.micro import export_micro, small_layer
 from nas.runtime.host_timing import HostTiming
 from nas.search.context import resolve_problem
 from nas.search.record import TrialRecord
-from nas.search.study import run_search
+from nas.search.study import run_search, study_config
 from search_spaces.runtime_support import Support
 
 
@@ -66,14 +68,30 @@ def test_the_same_file_is_timed_once_in_litert():
 def test_measuring_a_device_that_is_not_here_is_refused_in_one_line():
     with pytest.raises(ConfigError, match=r"^--host-latency measured times each trial on this machine, and stm32h7"):
         resolve_problem(SearchConfig(device="stm32h7", host_latency="measured"))
-    with pytest.raises(ConfigError, match="--host-latency must be one of predicted, measured"):
+    with pytest.raises(ConfigError, match="--host-latency must be one of auto, predicted, measured"):
         SearchConfig(host_latency="sometimes")
 
 
+def test_auto_times_a_new_host_latency_study_and_keeps_a_resumed_study_s_setting(monkeypatch):
+    monkeypatch.delenv("NAS_HOST_LATENCY", raising=False)
+    assert SearchConfig().settled(True).host_latency == "measured"
+    assert SearchConfig(objectives=("accuracy", "energy_mj")).settled(True).host_latency == "measured"
+    assert SearchConfig(objectives=("accuracy", "stored_bytes")).settled(True).host_latency == "predicted"
+    assert SearchConfig(device="stm32h7").settled(False).host_latency == "predicted"  # nothing here to time
+    stored = SearchConfig(host_latency="predicted")
+    assert SearchConfig().settled(True, stored).host_latency == "predicted"  # an older study resumes as it ran
+    assert SearchConfig(host_latency="predicted").settled(True).host_latency == "predicted"
+    monkeypatch.setenv("NAS_HOST_LATENCY", "predicted")
+    assert SearchConfig().settled(True).host_latency == "predicted"
+    monkeypatch.setenv("NAS_HOST_LATENCY", "often")
+    with pytest.raises(ConfigError, match=r"^NAS_HOST_LATENCY must be one of auto, predicted, measured, got 'often'"):
+        SearchConfig().settled(True)
+
+
 @pytest.mark.slow
-def test_a_host_search_times_every_trial_s_file_and_keeps_its_prediction(tmp_path):
+def test_a_host_search_times_every_trial_s_file_and_keeps_its_prediction(tmp_path, monkeypatch):
+    monkeypatch.delenv("NAS_HOST_LATENCY", raising=False)  # the default: a new host study is timed
     config = SearchConfig(
-        host_latency="measured",
         train=TrainConfig(epochs=3),
         finetune=FinetuneConfig(steps=5, learning_rate=1e-3),
     )
@@ -87,3 +105,12 @@ def test_a_host_search_times_every_trial_s_file_and_keeps_its_prediction(tmp_pat
         assert record.provenance["latency_ms"].startswith("measured (ai-edge-litert")
         assert record.provenance["energy_mj"] == "analytic"  # the power is the profile's
         assert record.figures["latency_ms"] > 0 and record.predicted["latency_ms"] > 0
+    assert study_config(study).host_latency == "measured"
+    # Every timed file is kept for the host's learned correction, once per content.
+    model = cost_model("host", "xnnpack")
+    kept = load_measured_models(
+        measured_models_path("host", "xnnpack", model.calibration_basis(model.device, "xnnpack"))
+    )
+    figures = {round(TrialRecord.of(t).figures["latency_ms"], 12) for t in trials}  # type: ignore[union-attr]
+    assert 1 <= len(kept) <= 3 and {round(m.measured_ms, 12) for m in kept} == figures
+    assert all(m.source.startswith("a search of cnn on digits") for m in kept)
