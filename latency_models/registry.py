@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from latency_models.calibration import Calibration, load_calibration
-from latency_models.correction import learned_correction, measured_models_path
+from latency_models.correction import MIN_POINTS, learned_correction, load_measured_models, measured_models_path
 from latency_models.device import DEVICES_DIR, DeviceProfile, available_devices, load_device
 from latency_models.errors import CostModelError
 from latency_models.host import cpu_facts
@@ -92,6 +92,22 @@ def cost_model(
     )
 
 
+def learned_summary(name: str, kernel_set: str, directory: Path = DEVICES_DIR) -> str | None:
+    """One line on the models measured here for a device's kernel set and the correction learned from them (None
+    when none was measured)."""
+    model = cost_model(name, kernel_set, directory)
+    path = measured_models_path(name, kernel_set, model.calibration_basis(model.device, kernel_set))
+    if model.correction is not None:
+        return f"{model.correction.describe()}, in use"
+    count = len(load_measured_models(path))
+    if not count:
+        return None
+    return (
+        f"{count} models measured here, no correction in use (it needs {MIN_POINTS} and must beat the tables "
+        "in cross-validation)"
+    )
+
+
 def predictor_key(calibration: Calibration | None) -> str:
     """What identifies the prediction a learned correction corrects: the calibration's fitted figures."""
     if calibration is None:
@@ -106,6 +122,7 @@ __all__ = [
     "costing_kind",
     "cpu_difference",
     "host_tables_current",
+    "learned_summary",
     "load_device",
     "table_summaries",
 ]

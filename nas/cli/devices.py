@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Runs `nas devices`."""
-    from latency_models.registry import available_devices, load_device, table_summaries
+    from latency_models.registry import available_devices, learned_summary, load_device, table_summaries
 
     for name in available_devices():
         device = load_device(name)
@@ -28,6 +28,9 @@ def run(args: argparse.Namespace) -> None:
         for table in table_summaries(device):
             entries = f"{table.entries} entries, " if table.entries else ""
             print(f"{'':10s} latency [{table.kernel_set}]: {table.kind} ({entries}{table.detail})")
+            learned = learned_summary(name, table.kernel_set) if device.measurable_here and table.entries else None
+            if learned is not None:
+                print(f"{'':10s}   {learned}")
 
 
 def _limit(value: int | None) -> str:
