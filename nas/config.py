@@ -178,8 +178,8 @@ class SearchConfig:
         raw["train"] = TrainConfig(**raw["train"])
         # Studies created before the targets were a setting fine-tuned toward the labels, and resume so.
         raw["finetune"] = FinetuneConfig(**{"targets": "labels", **raw["finetune"]})
-        # Studies created before snapping did not snap, which only changed anything on the Ethos-U profiles (the
-        # devices with a channel granule then): theirs resume unsnapped, any other resumes under either setting.
+        # Studies created before snapping did not snap, which differs only on the Ethos-U profiles (the devices
+        # with a channel granule then): theirs resume unsnapped; any other resumes under the default, a no-op there.
         raw.setdefault("snap_channels", raw.get("device", "host") not in UNSNAPPED_BEFORE_GRANULES)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
