@@ -28,7 +28,7 @@ Latency figures are Vela's estimates (never measurements); the host search's own
 Nothing else heavy may run meanwhile (the compile seconds are wall time). The part ``search`` runs the U55 search
 as ``nas search`` does, so its figures measured before snapping (provenance: commit 4257d40) were unsnapped.
 
-Usage: python benchmarks/vela_devices.py [--trials 30] [--part search|granule|snap|all]
+Usage: python benchmarks/vela_devices.py [--trials 30] [--part search|granule|snap|all ...]
 Writes results/benchmarks/vela_devices.json (a part updates only its own keys), vela_devices.png (part search)
 and vela_devices_snap.png (part snap).
 """
@@ -392,9 +392,10 @@ def main() -> None:
     """Runs the chosen parts and merges their keys into the JSON (the other parts' keys are kept)."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--trials", type=int, default=30)
-    parser.add_argument("--part", choices=(*PARTS, "all"), default="all")
+    parser.add_argument("--part", choices=(*PARTS, "all"), nargs="+", default=["all"])
     args = parser.parse_args()
-    parts = PARTS if args.part == "all" else (args.part,)
+    # Several parts in one run share one provenance, taken before the first writes (a clean tree stays clean).
+    parts = PARTS if "all" in args.part else tuple(args.part)
     result = json.loads(OUT.read_text()) if OUT.exists() else {}
     provenance = run_provenance()
     host_all = None
