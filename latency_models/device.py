@@ -18,6 +18,7 @@ from search_spaces.runtime_support import OPS, runs_correctly
 from search_spaces.space import Candidate
 
 DEVICES_DIR = Path(__file__).resolve().parent / "devices"
+MAX_CHANNEL_GRANULE = 256  # wider than any NPU's block of output channels: a larger figure is a typo
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +53,9 @@ class DeviceProfile:
             bandwidth and the rule that splits the graph (``latency_models.kinds.offload``).
         vela: for an Arm Ethos-U NPU: the configuration its files are compiled for by Vela (accelerator,
             system config, memory mode; ``latency_models.runtimes.vela.config``).
+        channel_granule: the block of output channels the device computes together (1: none); a channel count
+            short of a block costs about the whole block, so channel pruning keeps whole blocks
+            (``search_spaces.space.SearchSpace.snapped_to``). Its source is ``provenance["channel_granule"]``.
         provenance: where the profile's facts come from.
         measurable_here: the device is this machine, so its latency can be measured here (profiling, the
             predicted-vs-measured check of every export); every other device is estimated or calibrated.
@@ -71,6 +75,7 @@ class DeviceProfile:
     analytic: dict[str, Any] | None = None
     offload: dict[str, Any] | None = None
     vela: dict[str, Any] | None = None
+    channel_granule: int = 1
     provenance: dict[str, Any] = field(default_factory=dict)
     measurable_here: bool = False
 
@@ -82,6 +87,12 @@ class DeviceProfile:
         unknown = set(self.precisions) - set(OPS)
         if unknown:
             raise CostModelError(f"device {self.name!r}: unknown op kinds {sorted(unknown)}; use {', '.join(OPS)}")
+        granule = self.channel_granule
+        if isinstance(granule, bool) or not isinstance(granule, int) or not 1 <= granule <= MAX_CHANNEL_GRANULE:
+            raise CostModelError(
+                f"device {self.name!r}: channel_granule must be a whole number of channels from 1 (no granule) to "
+                f"{MAX_CHANNEL_GRANULE}, got {granule!r}"
+            )
 
     @property
     def default_kernel_set(self) -> str:
@@ -127,6 +138,7 @@ class DeviceProfile:
             **({"analytic": self.analytic} if self.analytic is not None else {}),
             **({"offload": self.offload} if self.offload is not None else {}),
             **({"vela": self.vela} if self.vela is not None else {}),
+            **({"channel_granule": self.channel_granule} if self.channel_granule != 1 else {}),
             "provenance": self.provenance,
             **({"measurable_here": True} if self.measurable_here else {}),
         }
@@ -148,6 +160,7 @@ PROFILE_KEYS = {
     "analytic",
     "offload",
     "vela",
+    "channel_granule",
     "provenance",
 }
 
@@ -176,6 +189,7 @@ def profile_from_dict(raw: Any, source: str = "profile") -> DeviceProfile:
             analytic=None if raw.get("analytic") is None else dict(raw["analytic"]),
             offload=None if raw.get("offload") is None else dict(raw["offload"]),
             vela=None if raw.get("vela") is None else dict(raw["vela"]),
+            channel_granule=raw.get("channel_granule", 1),  # checked as given: 8.5 or "8" is refused, not cast
             provenance=dict(raw.get("provenance", {})),
             measurable_here=bool(raw.get("measurable_here", False)),
         )

@@ -177,6 +177,7 @@ def search_config(
     kernel_set: str | None = None,
     search_sparsity: bool | None = None,
     channel_norm: str = "l2",
+    snap_channels: bool = True,
     sampler: str = "tpe",
     seed: int = 0,
     epochs: int | None = None,
@@ -208,6 +209,7 @@ def search_config(
         kernel_set=kernel_set,
         search_sparsity=search_sparsity,
         channel_norm=channel_norm,
+        snap_channels=snap_channels,
         sampler=sampler,
         seed=seed,
         train=TrainConfig(seed=seed, learning_rate=train_lr, **({} if epochs is None else {"epochs": epochs})),
@@ -237,6 +239,7 @@ def search(
     kernel_set: str | None = None,
     space: str | Path | Mapping[str, Any] | None = None,
     channel_norm: str = "l2",
+    snap_channels: bool = True,
     search_sparsity: bool | None = None,
     width_multiplier: float | None = None,
     warm_start: bool = False,
@@ -265,6 +268,8 @@ def search(
             a new study of the host's latency, a resumed study's own setting.
         kernel_set, space, channel_norm, search_sparsity, width_multiplier: as ``nas search``'s flags
             (``space``: a JSON file or its dict); ``warm_start``: seed a new study with sensitivity-based allocations.
+        snap_channels: keep whole blocks of the device's channel granule when pruning channels (default True;
+            ``nas search --no-snap-channels`` turns it off; a device without a granule is not changed by it).
         workers: processes that run trials at once, each with an equal share of the cores.
     """
     check_study_name(study)
@@ -291,6 +296,7 @@ def search(
         kernel_set=kernel_set,
         search_sparsity=search_sparsity,
         channel_norm=channel_norm,
+        snap_channels=snap_channels,
         sampler=sampler,
         seed=seed,
         finetune_steps=finetune_steps,

@@ -86,8 +86,9 @@ DEFAULT_SAMPLER = "tpe"
 
 
 HOST_LATENCIES = ("auto", "predicted", "measured")
-TIMED_TERMS = ("latency_ms", "energy_mj")
-HOST_LATENCY_VARIABLE = "NAS_HOST_LATENCY"  # the default of --host-latency  # the terms a timed trial figure changes
+TIMED_TERMS = ("latency_ms", "energy_mj")  # the terms a timed trial figure changes
+HOST_LATENCY_VARIABLE = "NAS_HOST_LATENCY"  # the default of --host-latency
+UNSNAPPED_BEFORE_GRANULES = ("ethos_u55_128", "ethos_u65_256")  # the profiles that came with a channel granule
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +106,8 @@ class SearchConfig:
     kernel_set: str | None = None
     search_sparsity: bool | None = None
     channel_norm: str = "l2"
+    # Channel keep ratios snap to whole blocks of the device's channel granule (a device without one: no change).
+    snap_channels: bool = True
     sampler: str = DEFAULT_SAMPLER
     seed: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -180,6 +183,9 @@ class SearchConfig:
         raw["train"] = TrainConfig(**raw["train"])
         # Studies created before the targets were a setting fine-tuned toward the labels, and resume so.
         raw["finetune"] = FinetuneConfig(**{"targets": "labels", **raw["finetune"]})
+        # Studies created before snapping did not snap, which differs only on the Ethos-U profiles (the devices
+        # with a channel granule then): theirs resume unsnapped; any other resumes under the default, a no-op there.
+        raw.setdefault("snap_channels", raw.get("device", "host") not in UNSNAPPED_BEFORE_GRANULES)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
 

@@ -23,6 +23,12 @@ class LayerChoices:
     sparsity: Grid
     channel_keep: Grid
     precisions: tuple[tuple[int, int], ...]
+    # The keep ratios left once the device's channel granule snaps the grid (None: no granule, the grid's own).
+    snapped_keep: tuple[float, ...] | None = None
+
+    def keep_ratios(self) -> tuple[float, ...]:
+        """The channel keep ratios this layer's group may take: the snapped ones where a granule applies."""
+        return self.channel_keep.values() if self.snapped_keep is None else self.snapped_keep
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -62,8 +62,14 @@ class SearchSpace:
     rules: tuple[LayerRule, ...] = ()
     # Per runtime op, the precisions a target device runs (None: every precision the runtime runs correctly).
     device_precisions: Mapping[str, tuple[tuple[int, int], ...]] | None = None
+    # The block of output channels the target device computes together: keep ratios snap to whole blocks.
+    channel_granule: int = 1
 
     def __post_init__(self) -> None:
+        if isinstance(self.channel_granule, bool) or not isinstance(self.channel_granule, int):
+            raise SpecError(f"channel_granule must be a whole number of channels, got {self.channel_granule!r}")
+        if self.channel_granule < 1:
+            raise SpecError(f"channel_granule must be at least 1 (1: no snapping), got {self.channel_granule}")
         check_bits("weight_bits", self.weight_bits, WEIGHT_BITS)
         check_bits("activation_bits", self.activation_bits, ACTIVATION_BITS)
         if self.channel_keep.low <= 0:
@@ -78,12 +84,17 @@ class SearchSpace:
         settings = {key: getattr(rule, key, None) or getattr(self, key) for key in space_keys()}
         fields: dict[str, Any] = {}
         for technique in TECHNIQUES:
-            fields |= technique.layer_choices(settings, layer, self.device_precisions)
+            fields |= technique.layer_choices(settings, layer, self.device_precisions, self.channel_granule)
         return LayerChoices(**fields)
 
     def restricted_to(self, precisions: Mapping[str, tuple[tuple[int, int], ...]]) -> SearchSpace:
         """This space limited to the precisions a device runs, per runtime op."""
         return replace(self, device_precisions=dict(precisions))
+
+    def snapped_to(self, granule: int) -> SearchSpace:
+        """This space with every channel group's kept count a whole number of ``granule``-channel blocks
+        (``search_spaces.techniques.channel_keep.snapped_ratios``); 1 leaves the grids as they are."""
+        return replace(self, channel_granule=granule)
 
     def without_sparsity(self) -> SearchSpace:
         """This space with unstructured sparsity fixed at 0 everywhere (rules included)."""

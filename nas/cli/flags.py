@@ -175,6 +175,7 @@ def search_config(args: argparse.Namespace):
         kernel_set=getattr(args, "kernel_set", None),
         search_sparsity=getattr(args, "search_sparsity", None),
         channel_norm=getattr(args, "channel_norm", "l2"),
+        snap_channels=getattr(args, "snap_channels", True),
         sampler=getattr(args, "sampler", None) or DEFAULT_SAMPLER,
         seed=args.seed,
         epochs=args.epochs,

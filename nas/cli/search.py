@@ -99,6 +99,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="filter norm that ranks channels for structured pruning (default: l2)",
     )
     parser.add_argument(
+        "--snap-channels",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep whole blocks of the device's channel granule when pruning channels (default: on; the Ethos-U "
+        "NPUs compute output channels in blocks of 8, other devices have no granule)",
+    )
+    parser.add_argument(
         "--warm-start",
         action="store_true",
         help="seed a new study with sensitivity-based allocations (HAWQ-style) before the sampler takes over",

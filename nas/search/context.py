@@ -92,6 +92,8 @@ def resolve_problem(config: SearchConfig, *, data_dir: Path | None = None) -> Pr
     # The device (and the runtime standing in for it here) decides which precisions exist; a knob no chosen
     # figure rewards is not searched.
     space = base_space.with_model_rules(spec.rules).restricted_to(runnable_precisions(device))
+    if config.snap_channels:  # a count short of the device's channel block costs the whole block
+        space = space.snapped_to(device.channel_granule)
     if not config.searches_sparsity:
         space = space.without_sparsity()
     if config.channel_norm not in CHANNEL_NORMS:
@@ -126,7 +128,7 @@ def check_budgets_reachable(budgets: dict[str, float], graph: ModelGraph, space:
 def smallest_stored_bytes(graph: ModelGraph, space: SearchSpace) -> int:
     """Stored size of the smallest candidate the space allows (lowest keep ratios, cheapest precision)."""
     keeps = {
-        group: space.choices_for(graph.layer(leader)).channel_keep.low
+        group: min(space.choices_for(graph.layer(leader)).keep_ratios())
         for group in graph.prunable_groups
         if (leader := graph.leader_of(group)) is not None
     }

@@ -81,10 +81,15 @@ class Technique(abc.ABC):
 
     @abc.abstractmethod
     def layer_choices(
-        self, settings: Mapping[str, Any], layer: LayerSpec, device_precisions: Mapping[str, Any] | None
+        self,
+        settings: Mapping[str, Any],
+        layer: LayerSpec,
+        device_precisions: Mapping[str, Any] | None,
+        channel_granule: int = 1,
     ) -> dict[str, Any]:
         """This technique's fields of ``LayerChoices`` for ``layer``, from the knob ``settings`` that apply to it
-        (its rule's where set, else the space's) and the precisions the target device runs per runtime op."""
+        (its rule's where set, else the space's), the precisions the target device runs per runtime op and the
+        channel count its output channels are computed in blocks of (1: none)."""
 
     @abc.abstractmethod
     def values(self, choices: LayerChoices) -> tuple[Any, ...]:

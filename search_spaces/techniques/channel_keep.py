@@ -42,12 +42,22 @@ class ChannelKeep(Technique):
         return {"channel_keep": Grid.parse(raw["channel_keep"])} if "channel_keep" in raw else {}
 
     def layer_choices(
-        self, settings: Mapping[str, Any], layer: LayerSpec, device_precisions: Mapping[str, Any] | None
+        self,
+        settings: Mapping[str, Any],
+        layer: LayerSpec,
+        device_precisions: Mapping[str, Any] | None,
+        channel_granule: int = 1,
     ) -> dict[str, Any]:
-        return {"channel_keep": settings["channel_keep"]}
+        grid = settings["channel_keep"]
+        if channel_granule == 1:
+            return {"channel_keep": grid}
+        return {
+            "channel_keep": grid,
+            "snapped_keep": snapped_ratios(grid.values(), layer.out_channels, channel_granule),
+        }
 
     def values(self, choices: LayerChoices) -> tuple[float, ...]:
-        return choices.channel_keep.values()
+        return choices.keep_ratios()
 
     def policy_values(self, value: Any) -> dict[str, Any]:
         return {"channel_keep": value}
@@ -56,6 +66,10 @@ class ChannelKeep(Technique):
         return policy.channel_keep
 
     def suggest(self, trial: TrialLike, name: str, choices: LayerChoices) -> float:
+        # Snapped ratios are not evenly spaced where the group is no multiple of the granule: a categorical
+        # parameter, the same distribution for the same group in every trial of a study (its space is fixed).
+        if choices.snapped_keep is not None:
+            return float(trial.suggest_categorical(name, list(choices.snapped_keep)))
         return suggest_on_grid(trial, name, choices.channel_keep)
 
     def reference(self, values: tuple[Any, ...]) -> float:
@@ -86,6 +100,19 @@ class ChannelKeep(Technique):
 def kept_count(size: int, keep_ratio: float) -> int:
     """Channels kept out of ``size`` at ``keep_ratio`` (rounded half up, at least one)."""
     return max(1, min(size, int(size * keep_ratio + 0.5)))
+
+
+def snapped_ratios(ratios: tuple[float, ...], size: int, granule: int) -> tuple[float, ...]:
+    """The keep ratios of a group of ``size`` channels whose kept counts are whole blocks of ``granule``.
+
+    Each ratio's kept count is rounded up to a multiple of ``granule`` and capped at ``size``: the NPU computes
+    a count short of a block for about the block's cycles (Vela 5.2.0: at most 1.2% less, up to 1.45x more on
+    the U55), so the block's remaining channels are kept for free. A group smaller than the granule, or any
+    count that rounds up past the group, keeps every channel; duplicates are dropped, the order kept ascending.
+    """
+    counts = sorted({min(size, -(-kept_count(size, ratio) // granule) * granule) for ratio in ratios})
+    # Rounded as a grid's values are; kept_count gives back the count (exact to 6 decimals below 10^5 channels).
+    return tuple(round(count / size, 6) for count in counts)
 
 
 def group_keep_masks(

@@ -54,7 +54,11 @@ class Precision(Technique):
         return {key: bit_list(raw[key]) for key in self.space_keys if raw.get(key) is not None}
 
     def layer_choices(
-        self, settings: Mapping[str, Any], layer: LayerSpec, device_precisions: Mapping[str, Any] | None
+        self,
+        settings: Mapping[str, Any],
+        layer: LayerSpec,
+        device_precisions: Mapping[str, Any] | None,
+        channel_granule: int = 1,
     ) -> dict[str, Any]:
         w_bits, a_bits = settings["weight_bits"], settings["activation_bits"]
         device = None if device_precisions is None else set(device_precisions.get(layer.runtime_op, ()))

@@ -43,7 +43,11 @@ class Sparsity(Technique):
         return {"sparsity": Grid.parse(raw["sparsity"])} if "sparsity" in raw else {}
 
     def layer_choices(
-        self, settings: Mapping[str, Any], layer: LayerSpec, device_precisions: Mapping[str, Any] | None
+        self,
+        settings: Mapping[str, Any],
+        layer: LayerSpec,
+        device_precisions: Mapping[str, Any] | None,
+        channel_granule: int = 1,
     ) -> dict[str, Any]:
         return {"sparsity": settings["sparsity"]}
 

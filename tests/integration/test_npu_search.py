@@ -15,6 +15,8 @@ from nas.runtime.export import CALIBRATION_EXAMPLES, export_candidate
 from nas.search.record import TrialRecord
 from nas.search.saved import SavedStudy
 from search_spaces.space import Candidate
+from search_spaces.techniques import technique_of_param
+from search_spaces.techniques.channel_keep import kept_count
 
 pytestmark = pytest.mark.slow
 U55 = "ethos_u55_128"
@@ -47,7 +49,10 @@ def test_every_trial_is_costed_by_vela_and_keeps_its_prediction(tmp_path, capsys
         calibration = problem.dataset.x_train[:CALIBRATION_EXAMPLES]
         content = export_candidate(problem.graph, params, compression, candidate, calibration).content
         report = vela.estimate(content, device)
-        npu_us = sum(us for name, us in record.latency_us.items() if name not in ("invoke", "input->int8"))
+        # The CPU side: the invoke and the input's conversion (to int8 or int16, as the first layer takes it).
+        npu_us = sum(
+            us for name, us in record.latency_us.items() if name != "invoke" and not name.startswith("input->")
+        )
         assert npu_us == pytest.approx(report.inference_ms * 1000, rel=1e-3)
         assert record.figures["ram_bytes"] == report.sram_bytes
         assert record.figures["latency_ms"] > report.inference_ms  # the CPU side is added, not dropped
@@ -62,3 +67,24 @@ def test_every_trial_is_costed_by_vela_and_keeps_its_prediction(tmp_path, capsys
     assert [operator.endswith("(Quantize)") for operator in compiled["cpu_operators"]] == [True]  # the input's
     assert "compiled for the NPU" in printed and f"estimated by {SOURCE}" in printed
     assert record["device_figures"]["figures"]["latency_ms"]["provenance"].startswith(f"analytic ({SOURCE}")
+
+
+def test_a_search_for_the_u55_prunes_channels_in_whole_blocks_of_its_granule(tmp_path, capsys):
+    results = tmp_path / "results"
+    quick = ["--epochs", "3", "--steps", "5", "--finetune-lr", "1e-3", "--no-progress"]
+    assert (
+        main(["search", "--study", "snap", "--device", U55, "--trials", "6", *quick, "--results-dir", str(results)])
+        == 0
+    )
+    capsys.readouterr()
+    saved = SavedStudy.open("snap", results, None)
+    graph, granule = saved.problem().graph, load_device(U55).channel_granule
+    keep = technique_of_param("x.keep")
+    counts = set()
+    for trial in saved.study.trials:
+        candidate = Candidate.from_dict(trial.user_attrs["candidate"])
+        for leader in keep.knob_layers(graph):
+            size = leader.out_channels
+            counts.add((size, kept := kept_count(size, candidate.policy(leader.name).channel_keep)))
+            assert kept % granule == 0 or kept == size, (trial.number, leader.name, kept)
+    assert any(kept < size for size, kept in counts)  # the search did prune, in whole blocks

@@ -10,6 +10,7 @@ import pytest
 
 from latency_models.device import load_device
 from latency_models.errors import CostModelError
+from latency_models.keys import LayerKey
 from latency_models.runtimes import RUNTIMES, runtime_estimating, runtime_for, runtime_named
 from latency_models.runtimes.vela import Vela
 from latency_models.runtimes.vela.compiler import compile_model
@@ -17,7 +18,7 @@ from latency_models.runtimes.vela.config import config_from_dict, vela_config
 from latency_models.runtimes.vela.report import per_layer
 from latency_models.runtimes.vela.support import ON_NPU
 from nas.cli import main
-from nas.profiling.micro import export_micro, small_layer
+from nas.profiling.micro import export_micro, single, small_layer
 from search_spaces.runtime_support import supported_precisions
 
 pytestmark = pytest.mark.slow  # real exports and Vela compiles (about 0.2 s each)
@@ -117,6 +118,19 @@ def test_a_corrupt_file_is_one_line_and_exit_2(files, capsys):
     with pytest.raises(CostModelError, match=r"it crashed \(SIGSEGV\)") as raised:  # why it is checked first
         compile_model(files["corrupt"].read_bytes(), vela_config(load_device(U55)))
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("device", [U55, "ethos_u65_256"])
+def test_the_profile_s_channel_granule_is_where_vela_s_cycles_jump(device):
+    """A 3x3 int8 conv on 8x8x32: the NPU's cycles jump past each block of output channels, and only there."""
+    profile = load_device(device)
+    config, cycles = vela_config(profile), {}
+    for channels in range(6, 19):
+        shape = {"height": 8, "width": 8, "in_channels": 32, "kernel": 3, "stride": 1, "act": "relu"}
+        key = LayerKey(op="conv", out_channels=channels, weight_bits=8, activation_bits=8, **shape)
+        cycles[channels] = compile_model(export_micro(single(key)), config).npu_cycles
+    jumps = [c for c in range(7, 19) if cycles[c] > 1.15 * cycles[c - 1]]
+    assert jumps == [profile.channel_granule + 1, 2 * profile.channel_granule + 1] == [9, 17]
 
 
 def test_a_bad_vela_section_is_refused_in_one_line_listing_the_choices():

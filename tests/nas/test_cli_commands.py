@@ -81,7 +81,7 @@ def test_the_cli_and_the_api_build_the_same_config_from_the_same_settings():
 
     argv = ["search", "--study", "s", "--device", "stm32h7", "--max-ram-kb", "100", "--channel-norm", "l1"]
     argv += ["--kernel-set", "cmsis_nn", "--search-sparsity", "--width", "0.5", "--steps", "50", "--seed", "3"]
-    argv += ["--train-lr", "0.01", "--finetune-targets", "labels"]
+    argv += ["--train-lr", "0.01", "--finetune-targets", "labels", "--no-snap-channels"]
     args = build_parser().parse_args(argv)
     from_cli = flags.search_config(args)
     from_api = search_config(
@@ -96,8 +96,9 @@ def test_the_cli_and_the_api_build_the_same_config_from_the_same_settings():
         seed=3,
         train_lr=0.01,
         finetune_targets="labels",
+        snap_channels=False,
     )
-    assert from_cli == from_api
+    assert from_cli == from_api and not from_cli.snap_channels
     assert from_cli.finetune.targets == "labels" and from_cli.finetune.steps == 50
     assert from_cli.train.learning_rate == 0.01
     assert from_cli.train.seed == 3 and from_cli.budgets["flash_bytes"] > 0  # the device's flash limit joins

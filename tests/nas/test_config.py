@@ -56,6 +56,16 @@ def test_a_study_created_before_fine_tuning_targets_resumes_toward_the_labels_it
         FinetuneConfig(targets="soft")
 
 
+def test_an_ethos_u_study_created_before_channel_snapping_resumes_unsnapped_and_any_other_either_way():
+    for device, snapped in (("ethos_u55_128", False), ("ethos_u65_256", False), ("host", True), ("stm32h7", True)):
+        legacy = SearchConfig(device=device).to_json().replace(', "snap_channels": true', "")
+        assert "snap_channels" not in legacy
+        assert SearchConfig.from_json(legacy).snap_channels is snapped
+    # The U55's resume under the default names the setting (--no-snap-channels resumes it).
+    legacy = SearchConfig(device="ethos_u55_128").to_json().replace(', "snap_channels": true', "")
+    assert SearchConfig.from_json(legacy).differences(SearchConfig(device="ethos_u55_128")) == ["snap_channels"]
+
+
 def test_the_baseline_rate_is_the_given_one_else_the_spec_s_else_the_default():
     assert TrainConfig(learning_rate=0.5).rate(0.03) == 0.5
     assert TrainConfig().rate(0.03) == 0.03
