@@ -2,13 +2,15 @@
 
 Random candidates of several families (8x8 inputs, the STM32H7's space: what TFLite Micro runs), each exported
 with random weights and fixed ranges (memory does not depend on the values), then:
-- ``predicted_bytes``: the device's predicted RAM figure (``cost_model("stm32h7")``, the LiteRT layout rules);
+- ``predicted_bytes``: the device's predicted RAM figure (``cost_model("stm32h7")``: TFLite Micro's arena as its
+  allocator fills it, ``latency_models.runtimes.tflite_micro.arena``);
+- ``previous_bytes``: the figure the search used before, LiteRT's layout rules (``latency_models.memory``);
 - ``arena_bytes``: the smallest TFLite Micro arena that allocates and invokes the file (measured here);
 - ``agrees_with_litert``: TFLite Micro's top-1 predictions on 64 inputs against LiteRT's builtin kernels on the
   same file (the reference kernels and LiteRT's compute the same integers, or the file differs).
 Summary: ``ram_exact_share`` (predicted equals the arena), ``ram_within_10pct``, ``worst_under_bytes`` (the
 most the prediction falls short of the arena: RAM a device would lack), ``worst_over_bytes``, ``mape``, and
-``parity_share``.
+``parity_share``; the same of the previous figure under ``previous``.
 
 And the support table TFLite Micro is credited with (``TFLiteMicro.support``), checked against the real thing:
 a one-layer model of every conv, depthwise conv and dense precision the exporter writes correctly, prepared in
@@ -30,6 +32,7 @@ import optuna
 
 from latency_models.device import load_device
 from latency_models.errors import ModelLoadError
+from latency_models.memory import ram_bytes
 from latency_models.registry import cost_model
 from latency_models.runtimes import runnable_precisions, runtime_named
 from nas.profiling.flash_fit import export_random
@@ -76,6 +79,7 @@ def row(family: str, graph: Any, candidate: Candidate, x: np.ndarray) -> dict[st
         "candidate": candidate.to_dict(),
         "predicted_bytes": int(predicted.value),
         "predicted_provenance": predicted.provenance,
+        "previous_bytes": ram_bytes(graph, candidate),
         "arena_bytes": arena,
         "agrees_with_litert": agrees,
     }
@@ -106,9 +110,9 @@ def support_rows() -> list[dict[str, Any]]:
     return rows
 
 
-def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The figures of the module docstring."""
-    predicted = np.array([r["predicted_bytes"] for r in rows], float)
+def summary(rows: list[dict[str, Any]], key: str = "predicted_bytes") -> dict[str, Any]:
+    """The figures of the module docstring, of the prediction ``key``."""
+    predicted = np.array([r[key] for r in rows], float)
     arena = np.array([r["arena_bytes"] for r in rows], float)
     return {
         "models": len(rows),
@@ -134,6 +138,7 @@ def main() -> None:
     support = support_rows()
     result = {
         **summary(rows),
+        "previous": {k: v for k, v in summary(rows, "previous_bytes").items() if k != "parity_share"},
         "support_agrees_share": round(float(np.mean([row["table_agrees"] for row in support])), 3),
         "device": DEVICE,
         "rows": rows,

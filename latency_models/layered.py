@@ -4,8 +4,9 @@ latency = invoke overhead + one figure per layer's op + one per precision bounda
 whole-model calibration when it has one (``latency_models.calibration``): every part scaled, plus a dispatch
 term per op; then the correction learned from models measured whole, when one earns its place
 (``latency_models.correction``): every part scaled by one factor per model. Energy = active power x latency;
-flash and RAM come from ``latency_models.memory``. A subclass says only how one op, one boundary and one invoke
-cost, and what a calibration must have been fitted to.
+flash comes from ``latency_models.memory``, RAM from the runtime that allocates the device's tensors
+(``Runtime.ram_figure``: LiteRT's layout rules, TFLite Micro's arena for a microcontroller). A subclass says
+only how one op, one boundary and one invoke cost, and what a calibration must have been fitted to.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from latency_models.device import DeviceProfile
 from latency_models.errors import CostModelError
 from latency_models.keys import Boundary, boundaries, layer_keys
 from latency_models.memory import flash_figure, ram_figure
+from latency_models.runtimes import memory_runtime
 from latency_models.table import LayerKey
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
@@ -74,6 +76,8 @@ class LayeredCostModel(CostModel):
             )
         self._device = device
         self._kernel_set = kernel_set
+        runtime = memory_runtime(device)  # a microcontroller's RAM is TFLite Micro's arena, not LiteRT's layout
+        self._ram_figure = ram_figure if runtime is None else runtime.ram_figure
         self.calibration = calibration
         self.correction: LearnedCorrection | None = None  # set by the registry where one was learned here
 
@@ -106,7 +110,9 @@ class LayeredCostModel(CostModel):
     def cost(self, graph: ModelGraph, candidate: Candidate) -> Cost:
         """Latency (per layer and term), energy, flash and RAM of ``candidate`` on this device."""
         return self.cost_of_parts(
-            self.raw_parts(graph, candidate), flash=flash_figure(graph, candidate), ram=ram_figure(graph, candidate)
+            self.raw_parts(graph, candidate),
+            flash=flash_figure(graph, candidate),
+            ram=self._ram_figure(graph, candidate),
         )
 
     def cost_of_parts(self, raw: list[LayerCost], *, flash: Figure, ram: Figure) -> Cost:

@@ -5,7 +5,8 @@ kernels) and the Vela compiler (``vela``: the Ethos-U55 and Ethos-U65 NPUs, whic
 device runs on the runtime whose kernel sets include all of its own (``runtime_for``); a device no registered
 runtime runs (a microcontroller's CMSIS-NN kernels, an Edge TPU) is costed from its profile alone, and where a
 runtime stands in for its kernels (TFLite Micro for a microcontroller, ``runtime_standing_in``) its exports are
-also run there for parity and memory. A new runtime is one module or package here and its entry in ``RUNTIMES``.
+also run there for parity and memory, and its allocation gives the device's RAM figure (``memory_runtime``). A new
+runtime is one module or package here and its entry in ``RUNTIMES``.
 """
 
 from __future__ import annotations
@@ -61,6 +62,14 @@ def runtime_standing_in(device: DeviceProfile) -> Runtime | None:
     if any(set(device.kernel_sets) <= set(runtime.kernel_sets) for runtime in RUNTIMES):
         return None
     return next((r for r in RUNTIMES if set(device.kernel_sets) <= set(r.stands_in_for)), None)
+
+
+def memory_runtime(device: DeviceProfile) -> Runtime | None:
+    """The runtime whose allocation gives ``device``'s RAM figure (``Runtime.ram_figure``): the one that runs
+    its files here, else the one standing in for its kernels (TFLite Micro for a microcontroller); None where
+    neither (LiteRT's layout rules then)."""
+    running = next((r for r in RUNTIMES if set(device.kernel_sets) <= set(r.kernel_sets)), None)
+    return running if running is not None else runtime_standing_in(device)
 
 
 def runnable_precisions(device: DeviceProfile) -> dict[str, tuple[tuple[int, int], ...]]:

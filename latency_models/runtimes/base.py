@@ -32,13 +32,15 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from latency_models.cost import Cost, LayerCost
+    from latency_models.cost import Cost, Figure, LayerCost
     from latency_models.device import DeviceProfile
     from latency_models.keys import Boundary
     from latency_models.runtimes.litert.memory_plan import TensorMemory
     from latency_models.runtimes.litert.timing import TimingProtocol
     from latency_models.runtimes.vela.report import VelaEstimate
     from latency_models.table import Measurement
+    from search_spaces.graph import ModelGraph
+    from search_spaces.space import Candidate
 
 Capability = Literal["run", "time", "memory", "estimate"]
 CAPABILITIES: tuple[Capability, ...] = ("run", "time", "memory", "estimate")
@@ -87,6 +89,13 @@ class Runtime(abc.ABC):
     def memory_plan(self, content: bytes) -> TensorMemory:
         """The tensor memory it plans for ``content``."""
         raise self.unable("report a memory plan")
+
+    def ram_figure(self, graph: ModelGraph, candidate: Candidate) -> Figure:
+        """The RAM ``candidate``'s export needs under this runtime, predicted before training: LiteRT's tensor
+        layout rules unless the runtime allocates otherwise (``latency_models.memory``)."""
+        from latency_models.memory import ram_figure  # it imports this package (its interval union)
+
+        return ram_figure(graph, candidate)
 
     def estimate(self, content: bytes, device: DeviceProfile) -> VelaEstimate:
         """The compiler's estimate of ``content`` on ``device``'s accelerator (never a measurement)."""

@@ -18,7 +18,7 @@ from latency_models.cost import Cost, Figure
 from latency_models.device import load_device, this_host
 from latency_models.layered import LayeredCostModel
 from latency_models.registry import cost_model
-from latency_models.runtimes import runtime_estimating, runtime_for
+from latency_models.runtimes import memory_runtime, runtime_estimating, runtime_for
 from latency_models.runtimes.base import Runtime
 from latency_models.runtimes.vela.report import AREA_NAMES, VelaEstimate
 from latency_models.tflite_keys import FileKeys, file_keys, tensor_layers
@@ -108,7 +108,10 @@ def estimate_file(path: Path, device: str, kernel_set: str | None = None) -> Est
     ]
     if unrunnable:
         raise ConfigError(f"{device} does not run {', '.join(unrunnable)}; export another precision for it")
-    memory = runtime_for(this_host()).memory_plan(content)  # the plan of this machine's runtime
+    allocator = memory_runtime(model.device)  # TFLite Micro's arena for a microcontroller, else LiteRT's plan here
+    memory = (allocator if allocator is not None and allocator.can("memory") else runtime_for(this_host())).memory_plan(
+        content
+    )
     here = model.device.measurable_here  # the interpreter's arena is this machine's: measured only for it
     cost = model.cost_of_parts(
         model.parts_of_keys(keys.layers, keys.boundaries),

@@ -4,7 +4,8 @@ computes, and the tensor arena it needs.
 
 Its x86 build runs TFLite Micro's reference kernels, not the CMSIS-NN or ESP-NN kernels a device links, which
 are meant to compute the same integers faster: it stands in for those kernel sets (``stands_in_for``) for
-parity and memory, and is never timed (capabilities: run, memory).
+parity and memory, and is never timed (capabilities: run, memory). Before training, its arena is predicted
+(``arena``, ``ram_figure``): the RAM figure of every device it stands in for.
 
 The arena is measured, not estimated: the smallest size (to ``ARENA_STEP`` bytes) at which the interpreter
 allocates and invokes the file. Its recording allocator reports what a generous arena held, but preparing the
@@ -25,11 +26,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from latency_models.cost import Figure, Provenance
 from latency_models.errors import ModelLoadError
 from latency_models.runtimes.base import Capability, Runtime
 from latency_models.runtimes.litert.memory_plan import TensorMemory
+from latency_models.runtimes.tflite_micro.arena import arena_bytes as predicted_arena
 from latency_models.runtimes.tflite_micro.worker import ARENA_STEP
+from search_spaces.graph import ModelGraph
 from search_spaces.runtime_support import SUPPORT, Support
+from search_spaces.space import Candidate
 
 GENEROUS = 1 << 16
 MAX_ARENA = 64 << 20  # larger than any microcontroller's RAM: a file that needs more is refused
@@ -74,6 +79,14 @@ class TFLiteMicro(Runtime):
             _checked(_run_worker(content, "predict", str(arena), str(inputs), str(outputs)))
             return np.load(outputs)
 
+    def ram_figure(self, graph: ModelGraph, candidate: Candidate) -> Figure:
+        """The arena the candidate's export needs, predicted the way TFLite Micro allocates (``arena``): fitted
+        (its per-op constants are), analytic with a float region (whose inner ops are not known)."""
+        from latency_models.runtimes.tflite_micro.arena_graph import candidate_arena_graph  # imports memory
+
+        provenance: Provenance = "analytic" if graph.float_regions else "fitted"
+        return Figure(value=float(predicted_arena(candidate_arena_graph(graph, candidate))), provenance=provenance)
+
     def memory_plan(self, content: bytes) -> TensorMemory:
         """The tensor arena the file needs (TFLite Micro exposes no per-tensor figures)."""
         return TensorMemory(
@@ -92,6 +105,18 @@ def arena_bytes(content: bytes) -> int:
 
 
 _ARENAS: dict[str, int] = {}
+
+
+def recorded_arena(content: bytes) -> dict[str, int]:
+    """What TFLite Micro's recording allocator says a generous arena held for ``content``: ``recorded_bytes``,
+    ``head_bytes`` (planned tensors and scratch buffers) and ``tail_bytes`` (persistent structs); one probe,
+    no search. What the arena predictor's constants are fitted to."""
+    size = max(GENEROUS, 4 * len(content))
+    probe = _run_worker(content, "probe", str(size))
+    while "recorded_bytes" not in probe and size < MAX_ARENA:
+        size *= 2
+        probe = _run_worker(content, "probe", str(size))
+    return {key: int(value) for key, value in _checked(probe).items()}
 
 
 def _searched_arena(content: bytes) -> int:

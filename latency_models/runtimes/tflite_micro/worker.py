@@ -7,7 +7,8 @@ stderr; so the runtime (``latency_models.runtimes.tflite_micro``) runs each step
 
 Commands:
 - ``probe MODEL ARENA``: whether the model allocates and invokes in ``ARENA`` bytes:
-  ``{"recorded_bytes": N}`` (what its recording allocator says the arena held), or ``{"error": "..."}`` with the
+  ``{"recorded_bytes": N, "head_bytes": H, "tail_bytes": T}`` (what its recording allocator says the arena
+  held, in all and in its head and tail), or ``{"error": "..."}`` with the
   line of TFLite Micro's output that names the op or type it lacks;
 - ``search MODEL LOW HIGH``: bisects between an arena too small (``LOW``) and one that allocates (``HIGH``), to
   ``ARENA_STEP`` bytes, printing ``{"probing": N}`` before each probe and ``{"arena": N, "ok": ...}`` after it,
@@ -81,14 +82,17 @@ def interpreter(content: bytes, arena: int) -> Any:
     return loaded
 
 
-def recorded_use(loaded: Any) -> int:
-    """What the recording allocator says the invoked interpreter used of its arena."""
+def recorded_use(loaded: Any) -> dict[str, int]:
+    """What the recording allocator says the invoked interpreter used of its arena: in all, in its head (the
+    planned tensors and scratch buffers) and in its tail (the persistent structs)."""
     with native_stderr() as said:
         loaded.print_allocations()
-        found = re.search(r"Arena allocation total (\d+) bytes", said())
-    if found is None:
+        text = said()
+    found = {part: re.search(rf"Arena allocation {part} (\d+) bytes", text) for part in ("total", "head", "tail")}
+    if any(match is None for match in found.values()):
         raise PrepareError("TFLite Micro did not report its arena use")
-    return int(found.group(1))
+    total, head, tail = (int(match.group(1)) for match in found.values() if match is not None)
+    return {"recorded_bytes": total, "head_bytes": head, "tail_bytes": tail}
 
 
 def allocates(content: bytes, arena: int) -> bool:
@@ -150,7 +154,7 @@ def main(argv: list[str]) -> None:
     command, model, arena = argv[0], Path(argv[1]).read_bytes(), int(argv[2])
     try:
         if command == "probe":
-            result: dict[str, Any] = {"recorded_bytes": recorded_use(interpreter(model, arena))}
+            result: dict[str, Any] = recorded_use(interpreter(model, arena))
         elif command == "search":
             result = {"arena_bytes": search(model, arena, int(argv[3]))}
         else:
