@@ -331,7 +331,7 @@ def main() -> None:
     parser.add_argument("--part", choices=(*PARTS, "all"), default="all")
     parser.add_argument("--trials", type=int, default=30, help="trials of the digits searches")
     parser.add_argument("--family-trials", type=int, default=10, help="trials of each larger-model search")
-    parser.add_argument("--per-shape", type=int, default=9, help="random pool candidates per family and size")
+    parser.add_argument("--per-shape", type=int, default=20, help="random pool candidates per family and size")
     args = parser.parse_args()
     parts = PARTS if args.part == "all" else (args.part,)
     result = json.loads(OUT.read_text()) if OUT.exists() else {}

@@ -36,6 +36,7 @@ from latency_models.host import cpu_facts
 MIN_POINTS = 20  # fewer measured models cannot show the correction helps
 FOLDS = 5
 FEATURE_GROUPS = ("fixed", "float32", "int8", "int16x8", "float region")  # the calibration groups of the parts
+FEATURE_OPS = ("conv", "dwconv", "dwconv_multiplier", "dense", "add", "avg_pool", "max_pool", "global_avg_pool")
 MAX_LOG_FACTOR = math.log(2.0)  # the correction never more than doubles or halves a prediction
 MEASURED_VARIABLE = "NAS_MEASURED_MODELS"
 
@@ -43,10 +44,12 @@ MEASURED_VARIABLE = "NAS_MEASURED_MODELS"
 @dataclass(frozen=True, kw_only=True)
 class WholeModel:
     """What the correction sees of a model: its uncalibrated latency (ms) and part count per calibration group
-    (``LayerCost.group``; the invoke overhead is one ``fixed`` part) and its memory figures."""
+    (``LayerCost.group``; the invoke overhead is one ``fixed`` part), its uncalibrated latency per op kind, and its
+    memory figures."""
 
     groups: dict[str, float]
     counts: dict[str, int]
+    kinds: dict[str, float]  # uncalibrated latency (ms) per layer op kind
     ram_bytes: float
     flash_bytes: float
 
@@ -72,12 +75,13 @@ class MeasuredModel:
 
 
 def features(model: WholeModel, predicted_ms: float) -> list[float]:
-    """The regressor's inputs: the prediction, the raw sum, the share and part count of each group, the op count
-    and the memory figures, on log scales where they span decades."""
+    """The regressor's inputs: the prediction, the raw sum, the share and part count of each group, the share of
+    each op kind, the op count and the memory figures, on log scales where they span decades."""
     raw = max(sum(model.groups.values()), 1e-9)
     row = [math.log(predicted_ms), math.log(raw), float(model.ops)]
     for group in FEATURE_GROUPS:
         row += [model.groups.get(group, 0.0) / raw, float(model.counts.get(group, 0))]
+    row += [model.kinds.get(op, 0.0) / raw for op in FEATURE_OPS]  # XNNPACK's gap to the sum differs per op kind
     return [*row, math.log1p(model.ram_bytes), math.log1p(model.flash_bytes)]
 
 
@@ -210,6 +214,7 @@ def load_measured_models(path: Path) -> list[MeasuredModel]:
                 model=WholeModel(
                     groups={str(g): float(v) for g, v in m["model"]["groups"].items()},
                     counts={str(g): int(v) for g, v in m["model"]["counts"].items()},
+                    kinds={str(g): float(v) for g, v in m["model"]["kinds"].items()},
                     ram_bytes=float(m["model"]["ram_bytes"]),
                     flash_bytes=float(m["model"]["flash_bytes"]),
                 ),

@@ -103,12 +103,14 @@ def total(figures: Iterable[Figure]) -> Figure:
 @dataclass(frozen=True, kw_only=True)
 class LayerCost:
     """One layer's (or one whole-model term's) share of the latency; ``group`` is what a calibration scales it
-    with (the arithmetic of a layer: ``float32``, ``int8``, ``int16x8``; ``fixed`` for whole-model terms)."""
+    with (the arithmetic of a layer: ``float32``, ``int8``, ``int16x8``; ``fixed`` for whole-model terms), ``op``
+    the layer's op kind (what a learned correction tells layers apart by)."""
 
     name: str
     latency_ms: Figure
     note: str = ""
     group: str = "fixed"
+    op: str = ""  # a layer's op kind (``LayerKey.op``); empty for whole-model terms
 
 
 COST_FIGURES = ("latency_ms", "energy_mj", "flash_bytes", "ram_bytes")

@@ -60,9 +60,14 @@ def group_latencies(parts: Sequence[LayerCost]) -> dict[str, float]:
 def whole_model(raw: Sequence[LayerCost], *, flash: Figure, ram: Figure) -> WholeModel:
     """What the learned correction sees of a model: its uncalibrated parts per group and its memory figures."""
     counts: dict[str, int] = {}
+    kinds: dict[str, float] = {}
     for part in raw:
         counts[part.group] = counts.get(part.group, 0) + 1
-    return WholeModel(groups=group_latencies(raw), counts=counts, ram_bytes=ram.value, flash_bytes=flash.value)
+        if part.op:
+            kinds[part.op] = kinds.get(part.op, 0.0) + part.latency_ms.value
+    return WholeModel(
+        groups=group_latencies(raw), counts=counts, kinds=kinds, ram_bytes=ram.value, flash_bytes=flash.value
+    )
 
 
 class LayeredCostModel(CostModel):
@@ -148,7 +153,9 @@ class LayeredCostModel(CostModel):
         """Uncalibrated parts of named layer keys and precision boundaries (a candidate's, or a file's)."""
         parts = [LayerCost(name="invoke", latency_ms=self.invoke_latency(), note="interpreter overhead per invoke")]
         parts += [
-            LayerCost(name=name, latency_ms=self.op_latency(key), note=key.describe(), group=calibration_group(key))
+            LayerCost(
+                name=name, latency_ms=self.op_latency(key), note=key.describe(), group=calibration_group(key), op=key.op
+            )
             for name, key in layers
         ]
         parts += [LayerCost(name=b.name, latency_ms=self.boundary_latency(b), note=b.kind) for b in edges]

@@ -34,6 +34,7 @@ def models_with(factor_of_ram, count: int, seed: int = 0) -> list[MeasuredModel]
         whole = WholeModel(
             groups={"fixed": 0.001, "int8": int8, "float32": float32},
             counts={"fixed": 2, "int8": 4, "float32": 2},
+            kinds={"conv": int8 + float32},
             ram_bytes=ram,
             flash_bytes=ram / 4,
         )
@@ -91,7 +92,7 @@ def test_a_measured_file_is_kept_once_even_when_workers_add_it_at_once(tmp_path,
     monkeypatch.setenv("NAS_MEASURED_MODELS", str(tmp_path))
     model = cost_model("host", "xnnpack")
     whole = WholeModel(
-        groups={"fixed": 0.001, "int8": 0.01}, counts={"fixed": 1, "int8": 3}, ram_bytes=1e3, flash_bytes=1e3
+        groups={"fixed": 0.001, "int8": 0.01}, counts={"fixed": 1, "int8": 3}, kinds={}, ram_bytes=1e3, flash_bytes=1e3
     )
     threads = [
         threading.Thread(
