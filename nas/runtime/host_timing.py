@@ -10,7 +10,7 @@ figure is expressed at the machine speed of the search's start:
 
 Timing holds a machine-wide lock, so a study's workers (and other studies) never time at once; the other
 worker's training still runs meanwhile, which the reference before and after absorbs as far as it is steady.
-Within a run a file is timed once: its figure is kept by its content hash (a later run times it again).
+A run's workers all take the reference figure the main process timed at the run's start. Within a run a file is timed once: its figure is kept by its content hash (a later run times it again).
 """
 
 from __future__ import annotations
@@ -41,11 +41,14 @@ class HostTiming:
     _figures: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, runtime: Runtime, kernel_set: str, threads: int, reference: bytes) -> HostTiming:
-        """Times the reference once, at the start of a search."""
+    def start(
+        cls, runtime: Runtime, kernel_set: str, threads: int, reference: bytes, *, reference_ms: float | None = None
+    ) -> HostTiming:
+        """Times the reference once, at the start of a search (unless its figure then is given)."""
         protocol = runtime.timing_protocol(threads)
-        with exclusive(TIMING_LOCK):
-            reference_ms = runtime.time(reference, kernel_set=kernel_set, protocol=protocol).median_ms
+        if reference_ms is None:
+            with exclusive(TIMING_LOCK):
+                reference_ms = runtime.time(reference, kernel_set=kernel_set, protocol=protocol).median_ms
         return cls(
             runtime=runtime, kernel_set=kernel_set, protocol=protocol, reference=reference, reference_ms=reference_ms
         )

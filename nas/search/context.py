@@ -212,14 +212,16 @@ def build_context(
     )
 
 
-def with_host_timing(context: SearchContext) -> SearchContext:
+def with_host_timing(context: SearchContext, reference_ms: float | None = None) -> SearchContext:
     """``context`` with the timer of its trials' files when its study measures the host in the loop
-    (``host_latency`` measured and a latency to cost)."""
+    (``host_latency`` measured and a latency to cost); the reference is timed now unless its figure at the
+    run's start is given (a worker of a run the main process started)."""
     model = context.problem.cost_model
     if context.config.host_latency != "measured" or model is None:
         return context
     reference = timing_reference(context)
-    timing = HostTiming.start(runtime_for(model.device), model.kernel_set, model.device.threads, reference)
+    runtime, threads = runtime_for(model.device), model.device.threads
+    timing = HostTiming.start(runtime, model.kernel_set, threads, reference, reference_ms=reference_ms)
     return replace(context, host_timing=timing)
 
 

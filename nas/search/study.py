@@ -181,11 +181,12 @@ def run_search(
         dynamic_ncols=True,
     )
     try:
+        # The reference is timed once per run; workers express their figures at the same starting speed.
+        timed = with_host_timing(context) if remaining else context
+        if timed.host_timing is not None:
+            study.set_user_attr(HOST_TIMING_ATTR, timed.host_timing.describe())
         if workers == 1:
             with searching():
-                timed = with_host_timing(context) if remaining else context
-                if timed.host_timing is not None:
-                    study.set_user_attr(HOST_TIMING_ATTR, timed.host_timing.describe())
                 _optimize(study, timed, paths, remaining, bar, problem.config.objectives)
         elif remaining:
             storage_url = storage or paths.default_storage

@@ -17,7 +17,7 @@ from nas.errors import TrialFailed
 from nas.paths import StudyPaths
 from nas.search.context import build_context, resolve_problem, with_host_timing
 from nas.search.objective import make_objective
-from nas.search.study import open_study, recorded_rate
+from nas.search.study import HOST_TIMING_ATTR, open_study, recorded_rate
 from nas.search.workers import WorkerJob, pin_to_given_cores
 
 
@@ -28,7 +28,10 @@ def work(job: WorkerJob) -> None:
     results_dir = Path(job.results_dir)
     study = open_study(config, job.name, job.storage, seed_offset=job.seed_offset)
     # The baseline is cached by now, and the study records the rate the main process chose.
-    context = with_host_timing(build_context(problem, results_dir=results_dir, finetune_rate=recorded_rate(study)))
+    context = build_context(problem, results_dir=results_dir, finetune_rate=recorded_rate(study))
+    # The main process timed the reference at this run's start: every worker's figures are at that speed.
+    started = study.user_attrs.get(HOST_TIMING_ATTR)
+    context = with_host_timing(context, reference_ms=None if started is None else float(started["reference_ms"]))
     with searching():
         study.optimize(
             make_objective(context, StudyPaths(results_dir, job.name)),

@@ -114,3 +114,21 @@ def test_a_host_search_times_every_trial_s_file_and_keeps_its_prediction(tmp_pat
     figures = {round(TrialRecord.of(t).figures["latency_ms"], 12) for t in trials}  # type: ignore[union-attr]
     assert 1 <= len(kept) <= 3 and {round(m.measured_ms, 12) for m in kept} == figures
     assert all(m.source.startswith("a search of cnn on digits") for m in kept)
+
+
+@pytest.mark.slow
+def test_two_workers_time_their_trials_at_the_speed_the_run_started_at(tmp_path):
+    config = SearchConfig(
+        host_latency="measured",
+        train=TrainConfig(epochs=3),
+        finetune=FinetuneConfig(steps=5, learning_rate=1e-3),
+    )
+    run_search(resolve_problem(config), name="two", trials=4, results_dir=tmp_path, show_progress=False, workers=2)
+    study = optuna.load_study(study_name="two", storage=f"sqlite:///{tmp_path / 'two' / 'study.db'}")
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both workers timed trials
+    assert study.user_attrs["host_timing"]["reference_ms"] > 0  # the main process's figure, shared by both
+    for trial in trials:
+        record = TrialRecord.of(trial)
+        assert record is not None and "timing" in record.seconds
+        assert record.provenance["latency_ms"].startswith("measured (ai-edge-litert")
