@@ -9,6 +9,10 @@
    what the search simulated for integer weights with float activations), float16 weight casting. Activation
    ranges are the ones the JAX fake quantization calibrated, written over the quantizer's own calibration,
    whose moving-average default clips ranges.
+3. Constants inside the file: once a model's constants of 1 KiB or more add up to 256 KiB, the quantizer stores
+   them after the flatbuffer (an offset and size per buffer, a fixed threshold with no option); TFLite Micro
+   never reads such data and would compute with uninitialised arena memory. Every export is written back with
+   its constants inline (``latency_models.tflite_buffers``): one file for every device, as LiteRT reads both.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ with third_party_output_silenced():  # the converter's native libraries announce
 
 from latency_models.keys import node_bits
 from latency_models.runtimes.litert.interpreter import load_interpreter
+from latency_models.tflite_buffers import inlined
 from nas.compress.models import Compression, SpecNet
 from nas.compress.shrink import ShrunkModel, shrink
 from nas.errors import ConfigError
@@ -237,11 +242,12 @@ def export_candidate(
     graph: ModelGraph, params: dict[str, Any], compression: Compression, candidate: Candidate, calibration: Any
 ) -> ModelBytes:
     """The ``.tflite`` of a fine-tuned candidate: every technique's export step, on the weights (channels
-    physically removed, zeros written) then on the converted file (per-layer precision applied)."""
+    physically removed, zeros written) then on the converted file (per-layer precision applied), with every
+    constant inside the flatbuffer (step 3 of the module docstring)."""
     small = shrink(graph, params, compression)
     model = float_tflite(small.graph, small.params)
     for technique in sorted(TECHNIQUES, key=lambda technique: technique.build_stage):
         step = FILE_STEPS.get(technique.export_step)
         if step is not None:
             model = step(model.content, small, candidate, calibration)
-    return model
+    return ModelBytes(content=inlined(model.content))

@@ -12,6 +12,10 @@ allocates and invokes the file. Its recording allocator reports what a generous 
 model needs temporary memory beyond that (a dense int8 layer: 1,184 B recorded, 1,568 B needed), so the size is
 found by bisection between the two, in a process of its own (``worker``): TFLite Micro's Python build crashes
 the process at some sizes just too small, and the search then goes on from the size that crashed.
+
+A file whose constants are stored after the flatbuffer (``latency_models.tflite_buffers``; the project's exports
+never are) is refused in one line: TFLite Micro does not read them, so it would plan them as arena tensors and
+compute with whatever those hold, and neither its arena nor its predictions would be the model's.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from latency_models.runtimes.base import Capability, Runtime
 from latency_models.runtimes.litert.memory_plan import TensorMemory
 from latency_models.runtimes.tflite_micro.arena import arena_bytes as predicted_arena
 from latency_models.runtimes.tflite_micro.worker import ARENA_STEP
+from latency_models.tflite_buffers import outside_buffers
 from search_spaces.graph import ModelGraph
 from search_spaces.runtime_support import SUPPORT, Support
 from search_spaces.space import Candidate
@@ -100,6 +105,7 @@ def arena_bytes(content: bytes) -> int:
     and its memory figure share it)."""
     key = hashlib.sha256(bytes(content)).hexdigest()
     if key not in _ARENAS:
+        _require_constants_inside(content)
         _ARENAS[key] = _searched_arena(content)
     return _ARENAS[key]
 
@@ -111,12 +117,26 @@ def recorded_arena(content: bytes) -> dict[str, int]:
     """What TFLite Micro's recording allocator says a generous arena held for ``content``: ``recorded_bytes``,
     ``head_bytes`` (planned tensors and scratch buffers) and ``tail_bytes`` (persistent structs); one probe,
     no search. What the arena predictor's constants are fitted to."""
+    _require_constants_inside(content)
     size = max(GENEROUS, 4 * len(content))
     probe = _run_worker(content, "probe", str(size))
     while "recorded_bytes" not in probe and size < MAX_ARENA:
         size *= 2
         probe = _run_worker(content, "probe", str(size))
     return {key: int(value) for key, value in _checked(probe).items()}
+
+
+def _require_constants_inside(content: bytes) -> None:
+    try:
+        outside = outside_buffers(content)
+    except Exception:  # the flatbuffer library raises bare struct/index errors on garbage: TFLite Micro says why
+        return
+    if outside:
+        stored = sum(size for _, size in outside.values())
+        raise ModelLoadError(
+            f"TFLite Micro cannot run the model: {len(outside)} of its constants ({stored:,} bytes) are stored after "
+            "the flatbuffer, which TFLite Micro does not read; write them inside it (as the project's exports do)"
+        )
 
 
 def _searched_arena(content: bytes) -> int:

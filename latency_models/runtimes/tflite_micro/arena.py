@@ -7,11 +7,9 @@ interpreter's structs and each kernel's op data) from the end. Its rules, from i
 
 - head: every tensor without data in the flatbuffer gets a buffer (size aligned up to 16 bytes) alive from
   the op that writes it to the last op that reads it, in scopes: the model's inputs at 0, op ``i`` at
-  ``i + 1``, the outputs to the last op; a tensor nothing writes (a constant whose data lives outside the
-  flatbuffer, which TFLite Micro does not read) is alive from -1. Each kernel's scratch requests live
-  during their op. Buffers are placed largest first (equal sizes: the last added first), each at the first
-  gap between buffers alive at the same time that is large enough, else after them; the head is the highest
-  end;
+  ``i + 1``, the outputs to the last op. Each kernel's scratch requests live during their op. Buffers are
+  placed largest first (equal sizes: the last added first), each at the first gap between buffers alive at the
+  same time that is large enough, else after them; the head is the highest end;
 - tail: a ``TfLiteEvalTensor`` per tensor, a ``NodeAndRegistration`` per op, a scratch buffer handle per
   request, the model's input and output as full tensors, and per op its kernel's op data, its parsed options
   and, for per-channel quantized convolutions and dense layers, an output multiplier and a shift per

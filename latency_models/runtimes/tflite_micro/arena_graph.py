@@ -5,12 +5,9 @@ QUANTIZE / DEQUANTIZE of every input at other bits (one per source tensor and wi
 and, for a weight-only layer (integer weights, float activations), by the DEQUANTIZE of its weights, which
 TFLite Micro runs at every invoke into a float32 tensor of the arena (it has no load-time copy). A convolution
 over one input channel is the converter's DEPTHWISE_CONV_2D. Tensors are added to the plan as the file numbers
-them: the input, the constants, the layers' outputs, then the conversions' outputs.
-
-The quantizer writes a model whose constants of 1 KiB or more add up to 256 KiB or more with those constants
-outside the flatbuffer (``litert_quantizer``'s ``model_modifier``); TFLite Micro reads no such data and plans
-each of them as an arena tensor alive from before the first op to its reader (and the model computes with
-whatever the arena held). That is what the file needs today, so it is counted.
+them: the input, the constants, the layers' outputs, then the conversions' outputs. Constants take no arena:
+the export keeps every one inside the flatbuffer (``nas.runtime.export``), where TFLite Micro reads them in
+place, in flash on a device.
 """
 
 from __future__ import annotations
@@ -26,8 +23,6 @@ from latency_models.table import LayerKey
 from search_spaces.graph import ModelGraph
 from search_spaces.space import Candidate
 
-EXTERNAL_MIN_BYTES = 1024  # a constant at least this large may be stored outside the flatbuffer
-EXTERNAL_TOTAL_BYTES = 256 * 1024  # ... once such constants add up to this (each padded to 16 bytes)
 KINDS = {
     "conv": "conv",
     "dwconv": "dwconv",
@@ -48,7 +43,6 @@ class _Builder:
 
     outputs: list[Buffer] = field(default_factory=list)  # the layers' outputs, in op order
     conversions: list[Buffer] = field(default_factory=list)  # what the quantizer inserted, added after
-    externals: list[Buffer] = field(default_factory=list)
     scratch: list[Buffer] = field(default_factory=list)
     ops: list[MicroOp] = field(default_factory=list)
     last_read: dict[str, int] = field(default_factory=dict)
@@ -67,7 +61,6 @@ def candidate_arena_graph(graph: ModelGraph, candidate: Candidate) -> ArenaGraph
     """The buffers and ops TFLite Micro allocates for ``candidate``'s export."""
     keys = dict((layer.name, key) for layer, key in layer_keys(graph, candidate))
     crossing = {(consumer, b.source): b for b in boundaries(graph, candidate) for consumer in b.consumers}
-    external = _external_constants(graph, candidate)
     first = keys[graph.layers[0].name]
     source = Buffer(name="input", bytes=4 * elements(graph.input_shape, first.in_channels), first=0, last=0)
     built, converted = _Builder(), set()
@@ -84,8 +77,6 @@ def candidate_arena_graph(graph: ModelGraph, candidate: Candidate) -> ArenaGraph
             _dequantize_weights(built, layer.name, graph, candidate)
         for name in readers:
             built.read(name)
-        for constant, size in external.get(layer.name, ()):
-            built.externals.append(Buffer(name=constant, bytes=size, first=-1, last=built.scope))
         _layer_op(built, layer.name, key)
     end = len(built.ops)
     output = graph.layers[-1].name
@@ -100,7 +91,7 @@ def candidate_arena_graph(graph: ModelGraph, candidate: Candidate) -> ArenaGraph
         for t in tensors
     ]
     return ArenaGraph(
-        buffers=(planned[0], *built.externals, *planned[1:], *built.scratch),
+        buffers=(*planned, *built.scratch),
         ops=tuple(built.ops),
         tensors=len(tensors) + built.constants,
         integer_output=keys[output].activation_bits < 32,
@@ -166,21 +157,3 @@ def _output_bytes(key: LayerKey) -> int:
 def _pixels(key: LayerKey) -> int:
     height, width = output_size(key)
     return height * width
-
-
-def _external_constants(graph: ModelGraph, candidate: Candidate) -> dict[str, list[tuple[str, int]]]:
-    """The constants the quantizer stores outside the flatbuffer, by layer (none where it does not run: a
-    float model is written by the converter, which keeps every constant inside)."""
-    sizes = layer_sizes(graph, candidate)
-    if all(
-        candidate.policy(s.name).weight_bits == 32 and candidate.policy(s.name).activation_bits == 32 for s in sizes
-    ):
-        return {}
-    large = [(s.name, kind, b) for s in sizes for kind, b in (("weights", s.weight_bytes), ("bias", s.bias_bytes))]
-    large = [item for item in large if item[2] >= EXTERNAL_MIN_BYTES]
-    if sum(-(-b // 16) * 16 for _, _, b in large) < EXTERNAL_TOTAL_BYTES:
-        return {}
-    found: dict[str, list[tuple[str, int]]] = {}
-    for name, kind, size in large:
-        found.setdefault(name, []).append((f"{name}:{kind}", size))
-    return found
