@@ -10,7 +10,8 @@ figure is expressed at the machine speed of the search's start:
 
 Timing holds a machine-wide lock, so a study's workers (and other studies) never time at once; the other
 worker's training still runs meanwhile, which the reference before and after absorbs as far as it is steady.
-A run's workers all take the reference figure the main process timed at the run's start. Within a run a file is timed once: its figure is kept by its content hash (a later run times it again).
+A run's workers all take the reference figure the main process timed at the run's start. Within a run a file
+is timed once: its figure is kept by its content hash (a later run times it again).
 """
 
 from __future__ import annotations
