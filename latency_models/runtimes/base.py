@@ -106,6 +106,13 @@ class Runtime(abc.ABC):
         (the ``cpu_side`` a caller costs with the device's profile): all of them, unless the runtime says."""
         return list(edges)
 
+    def cpu_layers(self, content: bytes, device: DeviceProfile) -> tuple[str, ...]:
+        """The layers of ``content`` whose operators ``file_cost``'s estimate leaves to the system's CPU, other
+        than the conversions (``cpu_conversions``): the caller costs them with the device's profile, in
+        ``cpu_side``. None unless the runtime says."""
+        del content, device
+        return ()
+
     def file_cost(self, content: bytes, device: DeviceProfile, *, cpu_side: Sequence[LayerCost] = ()) -> Cost:
         """What the file ``content`` costs on ``device`` by this runtime's own means (its ``estimate``), with
         ``cpu_side`` the analytic terms of the work its estimate leaves out (the interpreter, the conversions)."""

@@ -132,19 +132,22 @@ def _compiled(file_name: str, content: bytes, keys: FileKeys, model: LayeredCost
     ]
     if refused:
         raise ConfigError(f"{device.name} cannot run {'; '.join(refused)}; export another precision for it")
-    # The invoke and the conversions the CPU does: the profile's analytic terms beside the compiler's estimate.
-    cpu_side = model.parts_of_keys([], compiler.cpu_conversions(keys.boundaries))
+    # The invoke, the conversions and the layers the CPU runs: the profile's analytic terms beside the estimate.
+    on_cpu = set(compiler.cpu_layers(content, device))
+    layers = [(name, key) for name, key in keys.layers if name in on_cpu]
+    cpu_side = model.parts_of_keys(layers, compiler.cpu_conversions(keys.boundaries))
     cost = compiler.file_cost(content, device, cpu_side=cpu_side)
     report = compiler.estimate(content, device)  # kept by the runtime: not compiled again
+    uncosted = sorted(on_cpu - {name for name, _ in layers})
     return Estimate(
         description=f"{file_name} ({len(report.layers)} operators)",
         cost=cost,
         kernel_set=model.kernel_set,
-        notes=_compiled_notes(report, tensor_layers(content)),
+        notes=_compiled_notes(report, tensor_layers(content), uncosted),
     )
 
 
-def _compiled_notes(report: VelaEstimate, names: dict[str, str]) -> tuple[str, ...]:
+def _compiled_notes(report: VelaEstimate, names: dict[str, str], uncosted: list[str]) -> tuple[str, ...]:
     """Vela's cycles and memory, and the one line naming the operators it leaves to the CPU."""
     on_npu = len(report.layers) - len(report.cpu_layers)
     memory = ", ".join(
@@ -159,10 +162,8 @@ def _compiled_notes(report: VelaEstimate, names: dict[str, str]) -> tuple[str, .
     ]
     if report.cpu_layers:
         cpu = ", ".join(report.cpu_operators(names))
-        notes.append(
-            f"left to the CPU by Vela: {cpu} "
-            "(conversions costed above; any other operator is not, and the total leaves it out)"
-        )
+        left_out = f"; not costed, no layer of this project's kinds: {', '.join(uncosted)}" if uncosted else ""
+        notes.append(f"left to the CPU by Vela: {cpu} (costed above by the profile's analytic model{left_out})")
     return tuple(notes)
 
 

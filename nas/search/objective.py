@@ -21,7 +21,7 @@ import optuna
 from latency_models.correction import MeasuredModel
 from latency_models.cost import Cost
 from latency_models.errors import CostModelError
-from latency_models.keys import boundaries
+from latency_models.keys import boundaries, layer_keys
 from latency_models.layered import whole_model
 from latency_models.runtimes import runtime_estimating
 from latency_models.size import LayerSize, compressed_bytes, layer_sizes, stored_bytes
@@ -237,14 +237,24 @@ def costed_in_loop(ctx: SearchContext, result: CandidateResult) -> CandidateResu
         energy = latency.scaled(model.device.active_power.watts, "analytic")  # W x ms = mJ, the power analytic
         cost, step = replace(predicted, latency_ms=latency, energy_mj=energy), "timing"
     elif toolchain is not None:
-        # The toolchain leaves out what the system's CPU does (invoke, float conversions): the profile's terms.
-        cpu_side = model.parts_of_keys([], toolchain.cpu_conversions(boundaries(ctx.graph, result.candidate)))
         try:
-            cost, step = toolchain.file_cost(content, model.device, cpu_side=cpu_side), "toolchain"
+            cost, step = toolchain_cost(ctx, result, content), "toolchain"
         except CostModelError as err:
             raise TrialFailed(f"{toolchain.name} cannot cost the exported candidate: {err}") from None
     seconds = {**result.seconds, step: time.perf_counter() - start}
     return replace(result, device_cost=cost, predicted_cost=predicted, seconds=seconds)
+
+
+def toolchain_cost(ctx: SearchContext, result: CandidateResult, content: bytes) -> Cost:
+    """The exported file's cost by the device's toolchain, with what it leaves to the system's CPU (the invoke,
+    the float conversions, any layer it does not place on the accelerator) from the device's profile."""
+    model = ctx.problem.cost_model
+    toolchain = None if model is None else runtime_estimating(model.device)
+    assert model is not None and toolchain is not None
+    on_cpu = set(toolchain.cpu_layers(content, model.device))
+    layers = [(layer.name, key) for layer, key in layer_keys(ctx.graph, result.candidate) if layer.name in on_cpu]
+    cpu_side = model.parts_of_keys(layers, toolchain.cpu_conversions(boundaries(ctx.graph, result.candidate)))
+    return toolchain.file_cost(content, model.device, cpu_side=cpu_side)
 
 
 def remember_timed(ctx: SearchContext, result: CandidateResult, content: bytes, measured_ms: float) -> None:

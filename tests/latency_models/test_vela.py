@@ -17,6 +17,7 @@ from latency_models.runtimes.vela.compiler import compile_model
 from latency_models.runtimes.vela.config import config_from_dict, vela_config
 from latency_models.runtimes.vela.report import per_layer
 from latency_models.runtimes.vela.support import ON_NPU
+from nas.analysis.estimate import estimate_file
 from nas.cli import main
 from nas.profiling.micro import export_micro, single, small_layer
 from search_spaces.runtime_support import supported_precisions
@@ -92,7 +93,7 @@ def test_nas_estimate_prints_vela_s_estimate_per_layer(files, capsys):
     assert "total latency" in out and LABEL in out and "measured" not in out
     total = next(line for line in out.splitlines() if "total latency" in line)
     assert "analytic (Vela 5.2.0 (Ethos_U55_High_End_Embedded, Shared_Sram) for the NPU" in total  # + the CPU side
-    assert "Conv2D [NPU]" in out and "(Quantize) (conversions costed above" in out
+    assert "Conv2D [NPU]" in out and "(Quantize) (costed above by the profile's analytic model)" in out
     assert "NPU (Ethos_U55_128 at 500 MHz)" in out and "SRAM" in out and "off-chip flash" in out
 
 
@@ -103,12 +104,20 @@ def test_a_file_across_every_device_shows_vela_s_figures_for_the_ethos_u_ones(fi
     assert "(estimated)" not in rows["stm32h7"]
 
 
-def test_a_float_file_names_the_operators_left_to_the_cpu_in_one_line(files, capsys):
+def test_a_float_layer_left_to_the_cpu_is_named_and_costed_by_the_profile(files, capsys):
     assert main(["estimate", "--file", str(files["float"]), "--device", U55]) == 0
     lines = capsys.readouterr().out.splitlines()
     cpu = [line for line in lines if "left to the CPU by Vela" in line]
-    assert len(cpu) == 1 and "(Conv2D)" in cpu[0] and "the total leaves it out" in cpu[0]
+    assert len(cpu) == 1 and "(Conv2D)" in cpu[0] and "costed above by the profile's analytic model)" in cpu[0]
     assert "0 of 1 operators on the NPU" in "\n".join(lines)
+    # The float conv runs on the Cortex-M55 (the profile's float32 rate), not for free: its part is in the total.
+    vela, device = runtime_named("vela"), load_device(U55)
+    content = files["float"].read_bytes()
+    (layer,) = vela.cpu_layers(content, device)
+    cost = estimate_file(files["float"], U55)
+    (part,) = [p for p in cost.cost.layers if p.name == layer]
+    assert part.latency_ms.provenance == "analytic" and part.latency_ms.value > 0.01  # > 10 us at 0.15 MAC/cycle
+    assert cost.cost.latency_ms.value > part.latency_ms.value
 
 
 def test_a_corrupt_file_is_one_line_and_exit_2(files, capsys):

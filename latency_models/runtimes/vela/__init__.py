@@ -21,7 +21,7 @@ from latency_models.keys import Boundary
 from latency_models.runtimes.base import Capability, Runtime
 from latency_models.runtimes.vela.compiler import compile_model, vela_version
 from latency_models.runtimes.vela.config import VelaConfig, vela_config
-from latency_models.runtimes.vela.cost import on_the_cpu, vela_cost
+from latency_models.runtimes.vela.cost import CONVERSION_OPERATORS, on_the_cpu, vela_cost
 from latency_models.runtimes.vela.report import VelaEstimate
 from latency_models.runtimes.vela.support import refuse_unreadable, vela_support
 from latency_models.tflite_keys import tensor_layers
@@ -66,6 +66,15 @@ class Vela(Runtime):
     def cpu_conversions(self, edges: Sequence[Boundary]) -> list[Boundary]:
         """The conversions to and from float: the NPU runs the others itself (``vela.cost.on_the_cpu``)."""
         return on_the_cpu(edges)
+
+    def cpu_layers(self, content: bytes, device: DeviceProfile) -> tuple[str, ...]:
+        """The layers with an operator Vela leaves to the CPU, other than the float conversions (a float layer,
+        a float region's operators), once each, in the file's order."""
+        names = tensor_layers(content)
+        left = self.estimate(content, device).cpu_layers
+        return tuple(
+            dict.fromkeys(names.get(op.tensor, op.tensor) for op in left if op.operator not in CONVERSION_OPERATORS)
+        )
 
     def file_cost(self, content: bytes, device: DeviceProfile, *, cpu_side: Sequence[LayerCost] = ()) -> Cost:
         """The file's cost on ``device`` from Vela's estimate (``vela.cost``), its CPU side analytic."""

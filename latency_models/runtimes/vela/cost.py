@@ -20,6 +20,7 @@ from latency_models.keys import Boundary
 from latency_models.runtimes.vela.report import VelaEstimate, VelaLayer
 
 FLOAT_BITS = 32
+CONVERSION_OPERATORS = ("Quantize", "Dequantize")  # Vela's names of the conversions ``on_the_cpu`` costs
 
 
 def vela_cost(
