@@ -8,7 +8,7 @@ Loading never touches the network.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from search_spaces.runtime_support import OPS, runs_correctly
 from search_spaces.space import Candidate
 
 DEVICES_DIR = Path(__file__).resolve().parent / "devices"
+CPU_FALLBACK_SUFFIX = "+cpu"  # ``ethos_u55_128+cpu``: the profile with its CPU fallback precisions
 MAX_CHANNEL_GRANULE = 256  # wider than any NPU's block of output channels: a larger figure is a typo
 
 
@@ -53,6 +54,9 @@ class DeviceProfile:
             bandwidth and the rule that splits the graph (``latency_models.kinds.offload``).
         vela: for an Arm Ethos-U NPU: the configuration its files are compiled for by Vela (accelerator,
             system config, memory mode; ``latency_models.runtimes.vela.config``).
+        cpu_fallback: for an accelerator beside a CPU that runs what it cannot (an Ethos-U system): the precisions
+            that CPU adds, per op. The profile's own space stays the accelerator's; its ``NAME+cpu`` variant
+            (``load_device``) searches both, the CPU's layers costed by the profile's float rate.
         channel_granule: the block of output channels the device computes together (1: none); a channel count
             short of a block costs about the whole block, so channel pruning keeps whole blocks
             (``search_spaces.space.SearchSpace.snapped_to``). Its source is ``provenance["channel_granule"]``.
@@ -75,6 +79,7 @@ class DeviceProfile:
     analytic: dict[str, Any] | None = None
     offload: dict[str, Any] | None = None
     vela: dict[str, Any] | None = None
+    cpu_fallback: dict[str, tuple[tuple[int, int], ...]] | None = None
     channel_granule: int = 1
     provenance: dict[str, Any] = field(default_factory=dict)
     measurable_here: bool = False
@@ -138,6 +143,11 @@ class DeviceProfile:
             **({"analytic": self.analytic} if self.analytic is not None else {}),
             **({"offload": self.offload} if self.offload is not None else {}),
             **({"vela": self.vela} if self.vela is not None else {}),
+            **(
+                {"cpu_fallback": {op: [list(p) for p in pairs] for op, pairs in self.cpu_fallback.items()}}
+                if self.cpu_fallback is not None
+                else {}
+            ),
             **({"channel_granule": self.channel_granule} if self.channel_granule != 1 else {}),
             "provenance": self.provenance,
             **({"measurable_here": True} if self.measurable_here else {}),
@@ -160,6 +170,7 @@ PROFILE_KEYS = {
     "analytic",
     "offload",
     "vela",
+    "cpu_fallback",
     "channel_granule",
     "provenance",
 }
@@ -180,7 +191,7 @@ def profile_from_dict(raw: Any, source: str = "profile") -> DeviceProfile:
             runtime=str(raw["runtime"]),
             kernel_sets=tuple(str(k) for k in raw["kernel_sets"]),
             threads=int(raw["threads"]),
-            precisions={str(op): tuple((int(w), int(a)) for w, a in pairs) for op, pairs in raw["precisions"].items()},
+            precisions=_precisions(raw["precisions"]),
             ram_bytes=None if raw.get("ram_bytes") is None else int(raw["ram_bytes"]),
             flash_bytes=None if raw.get("flash_bytes") is None else int(raw["flash_bytes"]),
             active_power=PowerFigure(**raw["active_power"]),
@@ -189,12 +200,17 @@ def profile_from_dict(raw: Any, source: str = "profile") -> DeviceProfile:
             analytic=None if raw.get("analytic") is None else dict(raw["analytic"]),
             offload=None if raw.get("offload") is None else dict(raw["offload"]),
             vela=None if raw.get("vela") is None else dict(raw["vela"]),
+            cpu_fallback=None if raw.get("cpu_fallback") is None else _precisions(raw["cpu_fallback"]),
             channel_granule=raw.get("channel_granule", 1),  # checked as given: 8.5 or "8" is refused, not cast
             provenance=dict(raw.get("provenance", {})),
             measurable_here=bool(raw.get("measurable_here", False)),
         )
     except (TypeError, ValueError, AttributeError) as err:
         raise CostModelError(f"{source}: malformed device profile ({err})") from None
+
+
+def _precisions(raw: Any) -> dict[str, tuple[tuple[int, int], ...]]:
+    return {str(op): tuple((int(w), int(a)) for w, a in pairs) for op, pairs in raw.items()}
 
 
 def available_devices(directory: Path = DEVICES_DIR) -> list[str]:
@@ -212,7 +228,10 @@ def this_host(directory: Path = DEVICES_DIR) -> DeviceProfile:
 
 
 def load_device(name: str, directory: Path = DEVICES_DIR) -> DeviceProfile:
-    """The profile called ``name``; an unknown name lists the known ones."""
+    """The profile called ``name``; an unknown name lists the known ones. ``NAME+cpu`` is profile NAME with
+    its ``cpu_fallback`` precisions added: what its accelerator cannot run falls back to the system's CPU."""
+    if name.endswith(CPU_FALLBACK_SUFFIX):
+        return with_cpu_fallback(load_device(name.removesuffix(CPU_FALLBACK_SUFFIX), directory))
     path = directory / f"{name}.json"
     if "/" in name or "\\" in name or not path.exists():
         known = ", ".join(available_devices(directory)) or "none"
@@ -225,3 +244,22 @@ def load_device(name: str, directory: Path = DEVICES_DIR) -> DeviceProfile:
     if profile.name != name:
         raise CostModelError(f"{path.name} names device {profile.name!r}; the file name and the name must agree")
     return profile
+
+
+def with_cpu_fallback(device: DeviceProfile) -> DeviceProfile:
+    """``device``'s ``+cpu`` variant: its precisions and its ``cpu_fallback`` ones, under the variant's name."""
+    if device.cpu_fallback is None:
+        offering = ", ".join(n for n in available_devices() if load_device(n).cpu_fallback) or "none"
+        raise CostModelError(
+            f"device {device.name!r} has no CPU fallback (an accelerator's CPU running what it cannot); "
+            f"devices with one: {offering}"
+        )
+    precisions = dict(device.precisions)
+    for op, pairs in device.cpu_fallback.items():
+        precisions[op] = tuple(dict.fromkeys((*precisions.get(op, ()), *pairs)))
+    return replace(
+        device,
+        name=device.name + CPU_FALLBACK_SUFFIX,
+        description=f"{device.description}; what the NPU cannot run falls back to the CPU",
+        precisions=precisions,
+    )

@@ -25,6 +25,10 @@ def run(args: argparse.Namespace) -> None:
             f"{'':10s} runtime {device.runtime}; threads {device.threads}; RAM {_limit(device.ram_bytes)}, "
             f"flash {_limit(device.flash_bytes)}; active power {device.active_power.watts:g} W"
         )
+        if device.cpu_fallback:
+            print(
+                f"{'':10s} --device {name}+cpu: what the NPU cannot run (float, weight-only int8) falls back to the CPU"
+            )
         for table in table_summaries(device):
             entries = f"{table.entries} entries, " if table.entries else ""
             print(f"{'':10s} latency [{table.kernel_set}]: {table.kind} ({entries}{table.detail})")

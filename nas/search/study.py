@@ -14,7 +14,6 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from latency_models.errors import CostModelError
 from latency_models.size import stored_bytes
 from nas.activity import searching
 from nas.compile_cache import enable_compilation_cache
@@ -329,10 +328,10 @@ def recorded_rate(study: optuna.Study) -> RateChoice | None:
 def _record_baseline(study: optuna.Study, context: SearchContext) -> None:
     uncompressed = Candidate.uncompressed(context.graph)
     model = context.problem.cost_model
-    try:
-        device = {} if model is None else model.cost(context.graph, uncompressed).metrics()
-    except CostModelError:
-        device = {}  # a float model the device cannot run (an int8-only NPU): the baseline has no device cost
+    device: dict[str, Any] = {}
+    # A float model the device does not run (an int8-only NPU without its CPU fallback) has no device cost.
+    if model is not None and not model.device.unrunnable(context.graph, uncompressed):
+        device = model.cost(context.graph, uncompressed).metrics()
     study.set_user_attr(
         "baseline",
         {

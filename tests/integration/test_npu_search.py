@@ -9,6 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from latency_models.device import load_device
+from latency_models.errors import CostModelError
 from latency_models.runtimes import runtime_named
 from nas.cli import main
 from nas.runtime.export import CALIBRATION_EXAMPLES, export_candidate
@@ -88,3 +89,25 @@ def test_a_search_for_the_u55_prunes_channels_in_whole_blocks_of_its_granule(tmp
             counts.add((size, kept := kept_count(size, candidate.policy(leader.name).channel_keep)))
             assert kept % granule == 0 or kept == size, (trial.number, leader.name, kept)
     assert any(kept < size for size, kept in counts)  # the search did prune, in whole blocks
+
+
+def test_the_cpu_fallback_variant_searches_float_layers_costed_on_the_cpu(tmp_path, capsys):
+    fallback = load_device(f"{U55}+cpu")
+    assert fallback.runs("conv", 32, 32) and fallback.runs("conv", 8, 32) and not load_device(U55).runs("conv", 32, 32)
+    assert fallback.vela == load_device(U55).vela and fallback.channel_granule == 8  # the same system
+    with pytest.raises(CostModelError, match=r"^device 'stm32h7' has no CPU fallback .*ethos_u55_128, ethos_u65"):
+        load_device("stm32h7+cpu")
+    results = tmp_path / "results"
+    quick = ["--epochs", "3", "--steps", "5", "--finetune-lr", "1e-3", "--no-progress", "--results-dir", str(results)]
+    assert main(["search", "--study", "cpu", "--device", f"{U55}+cpu", "--trials", "6", *quick]) == 0
+    capsys.readouterr()
+    saved = SavedStudy.open("cpu", results, None)
+    assert saved.study.user_attrs["baseline"]["latency_ms"] > 0  # the float baseline runs (on the CPU): a cost
+    float_trials = 0
+    for trial in saved.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        record = TrialRecord.of(trial)
+        assert record is not None and "toolchain" in record.seconds
+        on_cpu = [name for name, policy in trial.user_attrs["candidate"].items() if policy["activation_bits"] == 32]
+        float_trials += bool(on_cpu)
+        assert all(record.latency_us[name] > 0 for name in on_cpu)  # costed by the profile, not left out
+    assert float_trials  # six trials of this space draw a float layer
