@@ -34,6 +34,7 @@ from latency_models.errors import CostModelError
 from latency_models.host import cpu_facts
 
 MIN_POINTS = 20  # fewer measured models cannot show the correction helps
+MAX_POINTS = 2000  # the latest models a correction is fitted on
 FOLDS = 5
 FEATURE_GROUPS = ("fixed", "float32", "int8", "int16x8", "float region")  # the calibration groups of the parts
 FEATURE_OPS = ("conv", "dwconv", "dwconv_multiplier", "dense", "add", "avg_pool", "max_pool", "global_avg_pool")
@@ -99,9 +100,9 @@ class LearnedCorrection:
 
     def factor(self, model: WholeModel, predicted_ms: float) -> tuple[float, bool]:
         """The factor on ``predicted_ms`` and whether the model lies outside the points' predicted range."""
-        log_factor = float(self.regressor.predict(np.array([features(model, predicted_ms)]))[0])
+        factor = bounded(self.regressor.predict(np.array([features(model, predicted_ms)])))[0]
         low, high = self.predicted_range
-        return math.exp(float(np.clip(log_factor, -MAX_LOG_FACTOR, MAX_LOG_FACTOR))), not low <= predicted_ms <= high
+        return float(factor), not low <= predicted_ms <= high
 
     def describe(self) -> str:
         """One line: the points and the cross-validated gain."""
@@ -119,6 +120,11 @@ def _regressor() -> Any:
     return GradientBoostingRegressor(
         loss="huber", n_estimators=150, learning_rate=0.05, max_depth=2, subsample=0.8, random_state=0
     )
+
+
+def bounded(log_factors: np.ndarray) -> np.ndarray:
+    """Factors from predicted log factors, never beyond ``MAX_LOG_FACTOR`` either way."""
+    return np.exp(np.clip(log_factors, -MAX_LOG_FACTOR, MAX_LOG_FACTOR))
 
 
 def _design(models: Sequence[MeasuredModel], predict: Predict) -> tuple[np.ndarray, ...]:
@@ -148,8 +154,7 @@ def held_out_predictions(
     corrected = np.empty(len(models))
     for held in folds:
         kept = np.setdiff1d(np.arange(len(models)), held)
-        log_factor = _regressor().fit(x[kept], y[kept]).predict(x[held])
-        corrected[held] = predicted[held] * np.exp(np.clip(log_factor, -MAX_LOG_FACTOR, MAX_LOG_FACTOR))
+        corrected[held] = predicted[held] * bounded(_regressor().fit(x[kept], y[kept]).predict(x[held]))
     return predicted, corrected
 
 
@@ -168,6 +173,7 @@ def fit_correction(models: Sequence[MeasuredModel], predict: Predict) -> Learned
     it does not beat the uncorrected prediction in cross-validation."""
     if len(models) < MIN_POINTS:
         return None
+    models = models[-MAX_POINTS:]  # the latest: a refit stays a second's work however long the history
     cross_validated = cross_validate(models, predict)
     if cross_validated["corrected_within_10pct"] <= cross_validated["predicted_within_10pct"]:
         return None
