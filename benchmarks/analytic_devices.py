@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from result_file import write_result
 
 from latency_models.device import DeviceProfile, load_device, profile_from_dict
 from latency_models.keys import layer_keys
@@ -313,8 +314,7 @@ def main() -> None:
         "method": (__doc__ or "").strip().split("\n\n")[0],
         "provenance": run_provenance(),
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(OUT, result)
     for row in rows:
         sign = "+" if row["error"] >= 0 else ""
         print(

@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from result_file import write_result  # noqa: E402
+
 from nas.compile_cache import CACHE_VARIABLE  # noqa: E402
 from nas.provenance import run_provenance  # noqa: E402
 
@@ -64,8 +66,7 @@ def main() -> None:
         "warm_over_cold_ratio": round(ratios[len(ratios) // 2], 3),  # the median round
         "provenance": run_provenance(),
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(OUT, result)
     print(json.dumps({k: v for k, v in result.items() if k != "provenance"}, indent=1))
 
 

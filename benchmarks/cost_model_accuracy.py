@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from result_file import write_result
 from scipy import stats
 
 from latency_models.keys import layer_keys
@@ -289,8 +290,7 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     result = run(args.per_shape)
     result["provenance"] = run_provenance()
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "cost_model_accuracy.json").write_text(json.dumps(result, indent=1))
+    write_result((OUT_DIR / "cost_model_accuracy.json"), result)
     plot(result)
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=1))
 

@@ -13,11 +13,11 @@ Usage: python benchmarks/export.py    Writes results/benchmarks/export.json.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import optuna
+from result_file import write_result
 
 from latency_models.runtimes.litert.memory_plan import PROVENANCE as MEMORY_PROVENANCE
 from latency_models.runtimes.litert.memory_plan import tensor_memory
@@ -97,8 +97,7 @@ def main() -> None:
         "models": models,
         "provenance": run_provenance(),
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=1))
+    write_result(OUT, result)
 
 
 if __name__ == "__main__":

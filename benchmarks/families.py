@@ -35,6 +35,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from result_file import write_result
 
 from nas.analysis.pareto import front_frame, trials_frame
 from nas.config import SearchConfig
@@ -192,8 +193,7 @@ def main() -> None:
         summary["dscnn_over_cnn_finetune_ratio"] = round(steps, 2)
     summary["max_best_front_gap_pts"] = max(r["best_front_gap_pts"] for r in rows)
     summary["min_qat_minus_ptq_pts"] = min(r["qat_minus_ptq_pts"] for r in rows)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "families.json").write_text(json.dumps(summary, indent=1))
+    write_result(OUT / "families.json", summary)
     (OUT / "families.partial.json").unlink(missing_ok=True)
     plot(rows, OUT / "families.png")
 

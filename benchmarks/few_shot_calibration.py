@@ -27,6 +27,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cost_model_accuracy import PROTOCOL, held_out
+from result_file import write_result
 
 from latency_models.calibration import CalibrationPoint, fit_calibration
 from latency_models.layered import LayeredCostModel
@@ -178,8 +179,7 @@ def main() -> None:
     previous = OUT_DIR / "few_shot_calibration.json"
     result = run(json.loads(previous.read_text()) if args.reuse else None)
     result["provenance"] = run_provenance()
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "few_shot_calibration.json").write_text(json.dumps(result, indent=1))
+    write_result((OUT_DIR / "few_shot_calibration.json"), result)
     plot(result)
     print(json.dumps({k: v for k, v in result.items() if k not in ("provenance", "measurements")}, indent=1))
 

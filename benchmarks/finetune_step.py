@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from result_file import write_result
+
 from nas import SCHEDULER_FLAG
 from nas.provenance import run_provenance
 
@@ -93,8 +95,7 @@ def main() -> None:
         "rounds": rounds,
         "provenance": run_provenance(),
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(summary, indent=1))
+    write_result(OUT, summary)
     print(json.dumps(families, indent=1))
 
 

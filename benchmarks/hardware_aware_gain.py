@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from result_file import write_result
 
 from nas.analysis.pareto import front_frame, trials_frame
 from nas.config import SearchConfig
@@ -159,8 +160,7 @@ def main() -> None:
         "latency_front": latency,
         "provenance": run_provenance(),
     }
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "hardware_aware_gain.json").write_text(json.dumps(result, indent=1))
+    write_result((OUT_DIR / "hardware_aware_gain.json"), result)
     plot(size, latency, baseline)
     print(json.dumps({k: v for k, v in result.items() if k not in ("size_front", "latency_front", "levels")}, indent=1))
 

@@ -57,6 +57,8 @@ from scipy.stats import kendalltau
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from result_file import write_result  # noqa: E402
+
 from latency_models.correction import MEASURED_VARIABLE, MeasuredModel, held_out_predictions  # noqa: E402
 from latency_models.layered import whole_model  # noqa: E402
 from latency_models.registry import cost_model  # noqa: E402
@@ -355,22 +357,16 @@ def main() -> None:
         os.environ[MEASURED_VARIABLE] = str(results / "measured")  # the user's learned models stay out of it
         if "digits" in parts:
             result.update(digits_part(args.trials, results))
-            write(result)
+            write_result(OUT, result)  # after each part: a later failure keeps these figures
         if "families" in parts:
             result["families"] = families_part(args.family_trials, results)
-            write(result)
+            write_result(OUT, result)  # after each part: a later failure keeps these figures
         if "correction" in parts:
             # The searches above taught the host a correction: the pool is predicted by the tables alone.
             os.environ[MEASURED_VARIABLE] = str(results / "none measured")
             result["correction"] = correction_part(args.per_shape)
-            write(result)
+            write_result(OUT, result)  # after each part: a later failure keeps these figures
     print(json.dumps({k: v for k, v in result.items() if k != "provenance"}, indent=1))
-
-
-def write(result: dict[str, Any]) -> None:
-    """Writes the JSON after each part, so a later part's failure keeps the earlier parts' figures."""
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

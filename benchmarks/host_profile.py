@@ -13,6 +13,8 @@ import json
 import time
 from pathlib import Path
 
+from result_file import write_result
+
 from nas.profiling.run import profile_and_save
 from nas.provenance import run_provenance
 
@@ -35,8 +37,7 @@ def main() -> None:
         "protocol": provenance["protocol"],
         "provenance": run_provenance(),
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=1))
+    write_result(OUT, result)
     print(json.dumps(result, indent=1))
 
 

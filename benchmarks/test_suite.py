@@ -17,6 +17,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from result_file import write_result
+
 from nas.provenance import run_provenance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,8 +84,7 @@ def main() -> None:
         "slowest": runs[-1]["slowest"],
         "provenance": run_provenance(),
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(summary, indent=1))
+    write_result(OUT, summary)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from result_file import write_result  # noqa: E402
 
 from latency_models.device import load_device  # noqa: E402
 from latency_models.keys import LayerKey, boundaries  # noqa: E402
@@ -407,8 +408,7 @@ def main() -> None:
             result |= granule_part() | {"granule_provenance": provenance}
         if "snap" in parts:
             result |= snap_part(args.trials, Path(folder)) | {"snap_provenance": provenance}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(OUT, result)
     if host_all is not None:
         u55_front = [(p["trial"], p["accuracy"], p["latency_ms"]) for p in result["u55_front"]]
         plot(u55_front, host_all, result["granule"], OUT.with_suffix(".png"))

@@ -33,6 +33,8 @@ from optuna.trial import TrialState
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from result_file import write_result  # noqa: E402
+
 from nas.provenance import run_provenance  # noqa: E402
 from nas.search.storage import optuna_storage  # noqa: E402
 from tests import postgres  # noqa: E402
@@ -106,8 +108,7 @@ def main() -> None:
         "by_storage": figures,
         "provenance": run_provenance(),
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(OUT, result)
     print(json.dumps({k: v for k, v in result.items() if k != "provenance"}, indent=1))
 
 
