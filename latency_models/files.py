@@ -3,11 +3,14 @@ never leaves a half-written table, model or report that a later command would tr
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
+
+from latency_models.errors import CostModelError
 
 
 def atomic_write_bytes(path: Path, write: Callable[[IO[bytes]], object]) -> None:
@@ -31,3 +34,15 @@ def atomic_write_bytes(path: Path, write: Callable[[IO[bytes]], object]) -> None
 def atomic_write_text(path: Path, text: str) -> None:
     """Writes ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, lambda handle: handle.write(text.encode()))
+
+
+def fitted_coefficients(path: Path, features: Sequence[str], refit: str) -> tuple[float, ...]:
+    """The coefficients of a committed linear fit (``{"features": [...], "coefficients": [...]}``), in the
+    order of ``features``; a missing file or one fitted on other features is refused, naming ``refit``."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CostModelError(f"{path.name} is missing or unreadable ({err}); run {refit}") from None
+    if raw.get("features") != list(features):
+        raise CostModelError(f"{path.name} was fitted on other features; run {refit}")
+    return tuple(float(c) for c in raw["coefficients"])

@@ -22,12 +22,11 @@ plus the flatbuffer's graph overhead, fitted on exported models (``nas/profiling
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from latency_models.cost import Figure, Provenance
-from latency_models.errors import CostModelError
+from latency_models.files import fitted_coefficients
 from latency_models.keys import boundaries, elements, layer_keys
 from latency_models.predictor import output_size
 from latency_models.runtimes.litert.memory_plan import union_length
@@ -198,17 +197,7 @@ def overhead_features(graph: ModelGraph, candidate: Candidate) -> list[float]:
 
 @functools.cache
 def _overhead_coefficients() -> tuple[float, ...]:
-    try:
-        raw = json.loads(OVERHEAD_PATH.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CostModelError(
-            f"{OVERHEAD_PATH.name} is missing or unreadable ({err}); run python -m nas.profiling.flash_fit"
-        ) from None
-    if raw.get("features") != list(OVERHEAD_FEATURES):
-        raise CostModelError(
-            f"{OVERHEAD_PATH.name} was fitted on other features; run python -m nas.profiling.flash_fit"
-        )
-    return tuple(float(c) for c in raw["coefficients"])
+    return fitted_coefficients(OVERHEAD_PATH, OVERHEAD_FEATURES, "python -m nas.profiling.flash_fit")
 
 
 def flash_figure(graph: ModelGraph, candidate: Candidate) -> Figure:

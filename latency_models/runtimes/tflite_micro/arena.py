@@ -28,11 +28,10 @@ figure is an upper bound of its arena, never short of it.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from latency_models.errors import CostModelError
+from latency_models.files import fitted_coefficients
 
 ALIGNMENT = 16  # MicroArenaBufferAlignment()
 EVAL_TENSOR_BYTES = 24  # TfLiteEvalTensor
@@ -193,14 +192,5 @@ def arena_bytes(graph: ArenaGraph) -> int:
 
 @functools.cache
 def _constants() -> dict[str, float]:
-    try:
-        raw = json.loads(CONSTANTS_PATH.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CostModelError(
-            f"{CONSTANTS_PATH.name} is missing or unreadable ({err}); run python -m nas.profiling.arena_fit"
-        ) from None
-    if raw.get("features") != list(FEATURES):
-        raise CostModelError(
-            f"{CONSTANTS_PATH.name} was fitted on other features; run python -m nas.profiling.arena_fit"
-        )
-    return dict(zip(FEATURES, (float(c) for c in raw["coefficients"]), strict=True))
+    coefficients = fitted_coefficients(CONSTANTS_PATH, FEATURES, "python -m nas.profiling.arena_fit")
+    return dict(zip(FEATURES, coefficients, strict=True))
