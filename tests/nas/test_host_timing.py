@@ -21,6 +21,7 @@ from nas.runtime.host_timing import HostTiming
 from nas.search.context import resolve_problem
 from nas.search.record import TrialRecord
 from nas.search.study import run_search, study_config
+from nas.search.trial_owner import worker_identity
 from search_spaces.runtime_support import Support
 
 
@@ -126,7 +127,9 @@ def test_two_workers_time_their_trials_at_the_speed_the_run_started_at(tmp_path)
     run_search(resolve_problem(config), name="two", trials=4, results_dir=tmp_path, show_progress=False, workers=2)
     study = optuna.load_study(study_name="two", storage=f"sqlite:///{tmp_path / 'two' / 'study.db'}")
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both workers timed trials
+    # Every trial ran in a worker process (the main process runs none with --workers 2), however the two
+    # shared them out: each was timed there against the reference figure the main process recorded.
+    assert trials and all(t.user_attrs["worker"] != worker_identity() for t in trials)
     assert study.user_attrs["host_timing"]["reference_ms"] > 0  # the main process's figure, shared by both
     for trial in trials:
         record = TrialRecord.of(trial)
